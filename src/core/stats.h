@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+// The agent's counters: logged periodically and reported as agentStats.
+#pragma once
+
+#include "json_scan.h"
+
+#include <array>
+#include <cstdint>
+
+namespace ga
+{
+
+struct Stats
+{
+    std::uint64_t messages_received = 0;
+    std::uint64_t alerts_sent = 0;     // acknowledged by the hub
+    std::uint64_t alerts_accepted = 0; // decided above the threshold and queued for sending
+    std::array<std::uint64_t, kVerdictCount>
+        rejected{};                 // indexed by Verdict; Above/NotAbove unused
+    std::uint64_t twin_patches = 0; // desired patches received (any property)
+    std::uint64_t threshold_changes = 0;
+    std::uint64_t reconnects = 0;
+    std::uint64_t queue_depth = 0;
+    std::uint64_t queue_dropped = 0;
+};
+
+} // namespace ga

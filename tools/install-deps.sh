@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages gateway-agent needs. Usage: install-deps.sh [demo|test]
+# Idempotent and quick when everything is there already.
+set -euo pipefail
+what=${1:-test}
+pkgs=(cmake make g++ pkg-config ca-certificates openssl file
+      libpaho-mqtt-dev libmbedtls-dev libcjson-dev libssl-dev
+      mosquitto mosquitto-dev mosquitto-clients
+      python3 python3-paho-mqtt)
+if [[ $what == test ]]; then
+  pkgs+=(googletest libgtest-dev libbenchmark-dev clang clang-format libclang-rt-dev
+         g++-arm-linux-gnueabihf qemu-user-static nodejs npm python3-pytest procps)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# node may come from elsewhere than Debian (this machine image ships it); accept any node >= 18.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs/}"); missing=("${missing[@]/npm/}")
+  read -r -a missing <<<"${missing[*]}"
+fi
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # A transient index error for one architecture (armhf, used only for the sysroot) is tolerated.
+  apt-get update || echo "install-deps: apt-get update reported an error; continuing" >&2
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
