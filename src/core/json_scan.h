@@ -45,6 +45,9 @@ struct FieldPath
 /// too many segments.
 [[nodiscard]] bool parse_field_path(std::string_view dotted, FieldPath& out);
 
+/// The nesting the scanner's fixed stack can hold; ScanLimits::max_depth is clamped to it.
+inline constexpr std::size_t kMaxScanDepth = 128;
+
 struct ScanLimits
 {
     std::size_t max_bytes = 64U * 1024U;
