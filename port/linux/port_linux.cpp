@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT
+// The Linux port.
+#include "port.h"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace ga::port
+{
+namespace
+{
+Level g_max_level = Level::Info;
+
+std::string errno_text(const char* what, const std::string& path)
+{
+    return std::string(what) + " " + path + ": " + std::strerror(errno);
+}
+
+bool write_all(int fd, std::string_view data)
+{
+    while (!data.empty())
+    {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0)
+        {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+std::string dir_of(const std::string& path)
+{
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? std::string(".") : path.substr(0, slash == 0 ? 1 : slash);
+}
+} // namespace
+
+std::int64_t monotonic_ms()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::int64_t wall_time_s()
+{
+    return static_cast<std::int64_t>(::time(nullptr));
+}
+
+std::int64_t boot_time_s()
+{
+    struct sysinfo si
+    {
+    };
+    if (sysinfo(&si) != 0)
+        return wall_time_s();
+    return wall_time_s() - static_cast<std::int64_t>(si.uptime);
+}
+
+std::size_t format_iso8601_utc(std::int64_t epoch_s, char* out, std::size_t cap)
+{
+    const auto t = static_cast<time_t>(epoch_s);
+    tm utc{};
+    gmtime_r(&t, &utc);
+    return std::strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &utc);
+}
+
+std::uint64_t random_u64()
+{
+    std::uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != static_cast<ssize_t>(sizeof v))
+        v = static_cast<std::uint64_t>(monotonic_ms()) * 6364136223846793005ULL +
+            1442695040888963407ULL;
+    return v;
+}
+
+std::string boot_id()
+{
+    std::string out;
+    std::string err;
+    if (read_file("/proc/sys/kernel/random/boot_id", out, 64, err) != ReadStatus::Ok)
+        return {};
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+        out.pop_back();
+    return out;
+}
+
+ReadStatus
+read_file(const std::string& path, std::string& out, std::size_t max_bytes, std::string& err)
+{
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+    {
+        if (errno == ENOENT)
+            return ReadStatus::Missing;
+        err = errno_text("cannot open", path);
+        return ReadStatus::Error;
+    }
+    out.clear();
+    char buf[4096];
+    for (;;)
+    {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+        {
+            err = errno_text("cannot read", path);
+            ::close(fd);
+            return ReadStatus::Error;
+        }
+        if (n == 0)
+            break;
+        if (out.size() + static_cast<std::size_t>(n) > max_bytes)
+        {
+            err = path + ": larger than " + std::to_string(max_bytes) + " bytes";
+            ::close(fd);
+            return ReadStatus::Error;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return ReadStatus::Ok;
+}
+
+bool write_file_atomic(const std::string& path, std::string_view data, std::string& err)
+{
+    const std::string tmp = path + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+    {
+        err = errno_text("cannot create", tmp);
+        return false;
+    }
+    const bool ok = write_all(fd, data) && ::fsync(fd) == 0;
+    if (!ok)
+        err = errno_text("cannot write", tmp);
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    {
+        if (ok)
+            err = errno_text("cannot rename onto", path);
+        ::unlink(tmp.c_str());
+        return false;
+    }
+    const int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0)
+    {
+        (void)::fsync(dfd);
+        ::close(dfd);
+    }
+    return true;
+}
+
+void remove_file(const std::string& path)
+{
+    (void)::unlink(path.c_str());
+}
+
+bool ensure_writable_dir(const std::string& dir, std::string& err)
+{
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+    {
+        err = errno_text("cannot create state dir", dir);
+        return false;
+    }
+    const std::string probe = dir + "/.write-probe";
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+    {
+        err = errno_text("state dir not writable:", dir);
+        return false;
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return true;
+}
+
+bool is_private_file(const std::string& path, std::string& err)
+{
+    struct stat st
+    {
+    };
+    if (::stat(path.c_str(), &st) != 0)
+    {
+        err = errno_text("cannot stat", path);
+        return false;
+    }
+    if ((st.st_mode & 077) != 0)
+    {
+        err = path + ": readable or writable by group/others (chmod 600 it)";
+        return false;
+    }
+    return true;
+}
+
+void notify(std::string_view state)
+{
+    const char* sock = std::getenv("NOTIFY_SOCKET");
+    if (sock == nullptr || (sock[0] != '/' && sock[0] != '@'))
+        return;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::size_t len = std::strlen(sock);
+    if (len >= sizeof addr.sun_path)
+        return;
+    std::memcpy(addr.sun_path, sock, len);
+    if (addr.sun_path[0] == '@')
+        addr.sun_path[0] = '\0'; // abstract socket
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    const auto alen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+    (void)::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+                   alen);
+    ::close(fd);
+}
+
+std::int64_t watchdog_interval_ms()
+{
+    const char* usec = std::getenv("WATCHDOG_USEC");
+    if (usec == nullptr)
+        return 0;
+    return std::strtoll(usec, nullptr, 10) / 1000;
+}
+
+void set_log_level(Level max_level)
+{
+    g_max_level = max_level;
+}
+
+void log(Level level, const char* fmt, ...)
+{
+    if (static_cast<int>(level) > static_cast<int>(g_max_level))
+        return;
+    char line[1024];
+    int n = std::snprintf(line, sizeof line, "<%d>", static_cast<int>(level));
+    va_list ap;
+    va_start(ap, fmt);
+    const int m = std::vsnprintf(line + n, sizeof line - static_cast<std::size_t>(n) - 1, fmt, ap);
+    va_end(ap);
+    std::size_t total = static_cast<std::size_t>(n) + (m < 0 ? 0U : static_cast<std::size_t>(m));
+    if (total > sizeof line - 2)
+        total = sizeof line - 2;
+    // One event, one line: newlines inside the text would split it in the journal.
+    for (std::size_t i = static_cast<std::size_t>(n); i < total; ++i)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[total] = '\n';
+    (void)write_all(STDERR_FILENO, std::string_view(line, total + 1));
+}
+
+} // namespace ga::port

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+// The port layer: the only door to the OS for what differs per platform or must be controlled in
+// tests (clocks, randomness, boot id, durable state files, readiness notification, log sink).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ga::port
+{
+
+[[nodiscard]] std::int64_t monotonic_ms();
+[[nodiscard]] std::int64_t wall_time_s();
+/// Seconds since the epoch when this boot started (now - uptime).
+[[nodiscard]] std::int64_t boot_time_s();
+/// Writes "YYYY-MM-DDThh:mm:ssZ" (NUL-terminated) and returns its length; cap must be >= 21.
+std::size_t format_iso8601_utc(std::int64_t epoch_s, char* out, std::size_t cap);
+/// A uniformly random 64-bit value from the kernel.
+[[nodiscard]] std::uint64_t random_u64();
+
+/// The kernel's boot id (changes at every boot); empty on failure.
+[[nodiscard]] std::string boot_id();
+
+enum class ReadStatus
+{
+    Ok,
+    Missing,
+    Error,
+};
+/// Reads a whole file of at most max_bytes; `err` names the cause on Error.
+[[nodiscard]] ReadStatus
+read_file(const std::string& path, std::string& out, std::size_t max_bytes, std::string& err);
+/// Durable replace: temp file in the same dir, write, fsync, rename, fsync the dir.
+[[nodiscard]] bool
+write_file_atomic(const std::string& path, std::string_view data, std::string& err);
+/// Removes a file; a missing file is fine.
+void remove_file(const std::string& path);
+/// Creates `dir` if needed and checks a file can be created in it.
+[[nodiscard]] bool ensure_writable_dir(const std::string& dir, std::string& err);
+/// True when the file exists and has no group/other permission bits.
+[[nodiscard]] bool is_private_file(const std::string& path, std::string& err);
+
+/// systemd readiness/watchdog notification ("READY=1", "WATCHDOG=1", "STOPPING=1", "STATUS=...").
+/// A no-op when not started by systemd.
+void notify(std::string_view state);
+/// Watchdog interval requested by systemd in ms (0 when none).
+[[nodiscard]] std::int64_t watchdog_interval_ms();
+
+enum class Level
+{
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+};
+/// One line per event to stderr with a "<N>" priority prefix journald understands.
+/// Never pass secrets: callers format only identities, hosts, counts and reasons.
+void log(Level level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void set_log_level(Level max_level);
+
+} // namespace ga::port

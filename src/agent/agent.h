@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// The agent: one event loop thread that owns all agent state (connection state machine with
+// backoff and SAS renewal, twin threshold, methods and reboot, counters) and drives the hub link,
+// the sources and the alert store.
+#pragma once
+
+#include "conf.h"
+#include "connection_string.h"
+
+#include <string>
+
+namespace ga
+{
+
+struct AgentOptions
+{
+    Config config;
+    std::string connection_string; // the text the ConnectionString views point into
+    ConnectionString identity;
+};
+
+/// Runs until SIGTERM/SIGINT. Returns the process exit code (0 clean stop, 1 fatal start-up error).
+int run_agent(const AgentOptions& options);
+
+} // namespace ga

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+// gateway-agent [--config PATH] [--check-config] [--version] [--help]
+#include "agent.h"
+#include "conf.h"
+#include "connection_string.h"
+#include "json_scan.h"
+#include "port.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <unistd.h>
+
+namespace
+{
+constexpr int kExitConfig = 78; // EX_CONFIG
+constexpr const char* kDefaultConfig = "/etc/gateway-agent/gateway-agent.conf";
+
+void usage()
+{
+    std::printf("usage: gateway-agent [--config PATH] [--check-config] [--version] [--help]\n\n"
+                "  --config PATH    conf file (default %s)\n"
+                "  --check-config   validate the conf, print a one-line summary, exit 0 or 78\n"
+                "  --version        print the version\n"
+                "  --help           this text and the conf file reference\n\n"
+                "Exit codes: 0 clean stop, 78 bad conf, 1 other start-up error.\n\n%s",
+                kDefaultConfig, ga::conf_help().c_str());
+}
+
+int config_error(const std::string& msg)
+{
+    std::fprintf(stderr, "gateway-agent: %s\n", msg.c_str());
+    return kExitConfig;
+}
+} // namespace
+
+int main(int argc, char** argv)
+{
+    std::string path = kDefaultConfig;
+    bool check_only = false;
+    for (int i = 1; i < argc; ++i)
+    {
+        const std::string arg = argv[i];
+        if (arg == "--config" && i + 1 < argc)
+            path = argv[++i];
+        else if (arg.rfind("--config=", 0) == 0)
+            path = arg.substr(9);
+        else if (arg == "--check-config")
+            check_only = true;
+        else if (arg == "--version")
+        {
+            std::printf("gateway-agent %s\n", GA_VERSION);
+            return 0;
+        }
+        else if (arg == "--help" || arg == "-h")
+        {
+            usage();
+            return 0;
+        }
+        else
+        {
+            std::fprintf(stderr, "gateway-agent: unknown argument '%s' (try --help)\n",
+                         arg.c_str());
+            return 64; // EX_USAGE
+        }
+    }
+
+    ga::AgentOptions opt;
+    std::string text;
+    std::string err;
+    switch (ga::port::read_file(path, text, 1U << 20U, err))
+    {
+    case ga::port::ReadStatus::Missing:
+        return config_error(path + ": no such file");
+    case ga::port::ReadStatus::Error:
+        return config_error(err);
+    case ga::port::ReadStatus::Ok:
+        break;
+    }
+    if (!ga::parse_conf(text, path, opt.config, err))
+        return config_error(err);
+    ga::Config& cfg = opt.config;
+    if (!cfg.connection_string_file.empty())
+    {
+        if (!ga::port::is_private_file(cfg.connection_string_file, err))
+            return config_error(path + ": [hub] connection_string_file: " + err);
+        if (ga::port::read_file(cfg.connection_string_file, opt.connection_string, 4096, err) !=
+            ga::port::ReadStatus::Ok)
+            return config_error(
+                path + ": [hub] connection_string_file: " +
+                (err.empty() ? cfg.connection_string_file + ": no such file" : err));
+        while (!opt.connection_string.empty() &&
+               (opt.connection_string.back() == '\n' || opt.connection_string.back() == '\r' ||
+                opt.connection_string.back() == ' '))
+            opt.connection_string.pop_back();
+    }
+    else
+    {
+        opt.connection_string = cfg.connection_string;
+    }
+    const ga::ConnStrResult cs = ga::parse_connection_string(opt.connection_string, opt.identity);
+    if (!cs.ok())
+        return config_error(path + ": [hub] connection string: " + ga::describe(cs.error) +
+                            (cs.detail.empty() ? "" : " (" + std::string(cs.detail) + ")"));
+    if (cfg.source == ga::SourceType::ModuleInput && !opt.identity.is_module())
+        return config_error(path + ": [source] type = module-input needs a module identity "
+                                   "(ModuleId in the connection string)");
+    std::string identity(opt.identity.device_id);
+    if (opt.identity.is_module())
+        identity += "/" + std::string(opt.identity.module_id);
+    const std::string host =
+        std::string(opt.identity.connect_host()) + ":" + std::to_string(cfg.port);
+    if (check_only)
+    {
+        std::printf("%s\n", ga::conf_summary(cfg, identity, host).c_str());
+        return 0;
+    }
+
+    // Start-up checks that are not conf syntax: exit 1 naming the cause.
+    if (!cfg.ca_file.empty() && ::access(cfg.ca_file.c_str(), R_OK) != 0)
+    {
+        ga::port::log(ga::port::Level::Err, "start-up failed: ca_file %s unreadable: %s",
+                      cfg.ca_file.c_str(), std::strerror(errno));
+        return 1;
+    }
+    if (!ga::port::ensure_writable_dir(cfg.state_dir, err))
+    {
+        ga::port::log(ga::port::Level::Err, "start-up failed: %s", err.c_str());
+        return 1;
+    }
+    return ga::run_agent(opt);
+}
