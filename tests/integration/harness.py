@@ -1,0 +1,150 @@
+"""Runs the real agent against the hub emulator (real mosquitto, TLS, SAS) for integration tests."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EMU = REPO / "tools" / "hub-emulator"
+AGENT_CMD = os.environ.get("GA_AGENT_CMD", str(REPO / "build/native/src/gateway-agent")).split("|")
+SLOW = 4 if "qemu" in AGENT_CMD[0] else 1  # armhf under qemu-arm is slower
+MODULE = "edgedev/filter"
+
+
+def _run(args, timeout=60, check=True):
+    r = subprocess.run([sys.executable] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{args[0]} {args[1:4]} failed ({r.returncode}): {r.stderr[-2000:]}")
+    return r
+
+
+class Hub:
+    """One emulator instance in its own directory."""
+
+    def __init__(self, work: Path):
+        self.dir = work / "hub"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self):
+        _run([EMU / "hubemu", "start", "--dir", self.dir])
+        self.port = int((self.dir / "port").read_text().strip())
+        return self
+
+    def stop(self):
+        _run([EMU / "hubemu", "stop", "--dir", self.dir], check=False)
+
+    def restart(self):
+        _run([EMU / "hubemu", "restart", "--dir", self.dir])
+
+    def ctl(self, *args, timeout=60, check=True):
+        return _run([EMU / "hubctl", "--dir", self.dir] + list(args), timeout=timeout, check=check)
+
+    def connstr(self, ident, gateway=None):
+        extra = ["--gateway", gateway] if gateway else []
+        return _run([EMU / "hubemu", "connstr", "--dir", self.dir, ident] + extra).stdout.strip()
+
+    def twin(self, ident=MODULE):
+        return json.loads(self.ctl("twin", "show", ident).stdout)
+
+    def set_desired(self, patch, ident=MODULE):
+        return self.ctl("twin", "set-desired", ident, json.dumps(patch))
+
+    def method(self, name, payload=None, ident=MODULE, timeout=30):
+        args = ["method", ident, name] + ([payload] if payload is not None else [])
+        return json.loads(self.ctl(*args, "--timeout", str(timeout), timeout=timeout + 30).stdout)
+
+    def messages(self, wait_count=0, timeout=30):
+        args = ["messages"]
+        if wait_count:
+            args += ["--wait-count", str(wait_count), "--timeout", str(timeout)]
+        r = self.ctl(*args, timeout=timeout + 30, check=False)
+        return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+    def send_input(self, body: bytes, ident=MODULE, input_name="input1"):
+        f = self.dir / "input.bin"
+        f.write_bytes(body)
+        self.ctl("send-input", ident, input_name, "--file", f)
+
+
+class Agent:
+    """The real gateway-agent binary with a conf pointing at the emulator."""
+
+    def __init__(self, work: Path, hub: Hub, **overrides):
+        self.work = work
+        self.hub = hub
+        self.state = work / "state"
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.log_path = work / "agent.log"
+        self.conf = work / "agent.conf"
+        sections = {
+            "hub": {"connection_string": hub.connstr(MODULE, gateway="localhost"),
+                    "port": hub.port, "ca_file": hub.dir / "ca.pem", "sas_ttl": 3600},
+            "reboot": {"mode": "simulate", "simulate_delay": 1},
+            "state": {"dir": self.state},
+            "log": {"stats_interval": 0},
+        }
+        for key, value in overrides.items():
+            sect, k = key.split("__")
+            sections.setdefault(sect, {})[k] = value
+        lines = []
+        for sect, kv in sections.items():
+            lines.append(f"[{sect}]")
+            lines += [f"{k} = {v}" for k, v in kv.items()]
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.proc = None
+
+    def start(self, wait_online=True):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(AGENT_CMD + ["--config", str(self.conf)], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        if wait_online:
+            # agentStats is reported once the link is up, subscribed and has sent its twin GET.
+            self.wait_for(lambda: self.hub.twin().get("reported", {}).get("agentStats"),
+                          30 * SLOW, "agentStats reported after connect")
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_log(self, needle, timeout=30, what=None):
+        self.wait_for(lambda: needle in self.log(), timeout, what or f"log line '{needle}'")
+
+    def wait_for(self, cond, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError(f"agent exited ({self.proc.returncode}) waiting for {what}:\n"
+                                     + self.log()[-3000:])
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; agent log:\n" + self.log()[-3000:])
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20 * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+        return self.proc.returncode if self.proc else None
+
+
+def fresh_work(name: str) -> Path:
+    base = Path(os.environ.get("GA_WORK_DIR", REPO / "build" / "it-work"))
+    work = base / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return work
+
+
+def alert_bodies(msgs):
+    return [m.get("body") for m in msgs if m.get("properties", {}).get("MessageType") == "Alert"]
