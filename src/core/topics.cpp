@@ -81,21 +81,6 @@ Match decoded_equals(std::string_view encoded, std::string_view plain)
     return equal && j == plain.size() ? Match::Equal : Match::Different;
 }
 
-bool decode_into(std::string_view encoded, BufWriter& out)
-{
-    std::size_t i = 0;
-    while (i < encoded.size())
-    {
-        char c = 0;
-        if (!decode_next(encoded, i, c))
-        {
-            return false;
-        }
-        out.append(c);
-    }
-    return out.ok();
-}
-
 bool decodes_cleanly(std::string_view encoded)
 {
     std::size_t i = 0;
@@ -108,6 +93,26 @@ bool decodes_cleanly(std::string_view encoded)
         }
     }
     return true;
+}
+
+// Writes nothing unless the whole value decodes, so a Malformed lookup leaves no partial text.
+bool decode_into(std::string_view encoded, BufWriter& out)
+{
+    if (!decodes_cleanly(encoded))
+    {
+        return false;
+    }
+    std::size_t i = 0;
+    while (i < encoded.size())
+    {
+        char c = 0;
+        if (!decode_next(encoded, i, c))
+        {
+            return false;
+        }
+        out.append(c);
+    }
+    return out.ok();
 }
 
 struct BagItem

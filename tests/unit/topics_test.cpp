@@ -298,6 +298,9 @@ TEST(Bag, MalformedEscapes)
         EXPECT_EQ(lookup(bag, "k", v), BagLookup::Malformed) << bag;
         EXPECT_FALSE(ga::bag_is_well_formed(bag)) << bag;
     }
+    // Nothing is written for a value with a bad escape, even after good bytes.
+    EXPECT_EQ(lookup("k=abc%zz", "k", v), BagLookup::Malformed);
+    EXPECT_EQ(v, "");
     // A key that cannot be decoded might be the one asked for.
     EXPECT_EQ(lookup("%zz=1&k=2", "k", v), BagLookup::Malformed);
     // A bad value elsewhere does not hide a good match before it, but is not well formed.
