@@ -255,16 +255,13 @@ double to_double(const char* first, const char* last)
     return negative ? -mag_value : mag_value;
 }
 
-// The largest nesting the stack can hold; ScanLimits::max_depth is clamped to it.
-constexpr std::size_t kStackDepth = kMaxScanDepth;
-
 class Scanner
 {
   public:
     Scanner(std::string_view text, const FieldPath* path, std::size_t max_depth)
         : p_(reinterpret_cast<const unsigned char*>(text.data())), end_(p_ + text.size()),
           path_(path != nullptr && path->count > 0 ? path : nullptr),
-          max_depth_(max_depth < kStackDepth ? max_depth : kStackDepth)
+          max_depth_(max_depth < kMaxScanDepth ? max_depth : kMaxScanDepth)
     {
     }
 
@@ -305,7 +302,7 @@ class Scanner
     std::size_t max_depth_;
 
     std::size_t depth_ = 0;
-    std::array<bool, kStackDepth> is_object_{};
+    std::array<bool, kMaxScanDepth> is_object_{};
     // Levels 1..path_open_ are the objects the path runs through; keys at level L are compared
     // with segment L-1. Only the first matching key is followed, so one object per level.
     std::size_t path_open_ = 0;
