@@ -129,8 +129,8 @@ const char* check_non_empty(std::string_view s)
 const char* check_topic(std::string_view s)
 {
     // Empty is allowed here; the whole-file check requires it for type = mqtt.
-    return s.find_first_of(" ") != std::string_view::npos ? "expected a topic filter without spaces"
-                                                          : nullptr;
+    return s.find(' ') != std::string_view::npos ? "expected a topic filter without spaces"
+                                                 : nullptr;
 }
 
 std::uint32_t u32(const Value& v)
@@ -494,6 +494,23 @@ std::string_view value_part(std::string_view raw)
     return trim(raw);
 }
 
+bool plausible_key(std::string_view key)
+{
+    constexpr std::size_t kMaxKeyLength = 40;
+    if (key.size() > kMaxKeyLength)
+    {
+        return false;
+    }
+    for (char c : key)
+    {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        {
+            return false;
+        }
+    }
+    return true;
+}
+
 struct ParseState
 {
     std::string_view filename;
@@ -554,6 +571,13 @@ bool parse_line(ParseState& st,
     if (key.empty())
     {
         error = where(st.filename, lineno) + sect + "a line with '=' but no key";
+        return false;
+    }
+    // A name that cannot be a key is not echoed: it may be a pasted secret (base64 "...==").
+    if (!plausible_key(key))
+    {
+        error = where(st.filename, lineno) + sect +
+                "unknown key (name not shown; key names are lowercase letters, digits and '_')";
         return false;
     }
     if (section.empty())
@@ -702,6 +726,10 @@ std::string conf_help()
             break;
         case Kind::String:
             break;
+        }
+        if (k.secret)
+        {
+            out += "    (secret)";
         }
         out += "\n      " + std::string(k.help) + "\n";
     }

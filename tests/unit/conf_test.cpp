@@ -213,6 +213,18 @@ TEST(Conf, UnknownKey)
               "t.conf:3: [hub] threshold: unknown key (there is a threshold in [filter])");
 }
 
+TEST(Conf, ImplausibleKeyNamesAreNotEchoed)
+{
+    const std::string want = "t.conf:3: [hub] unknown key (name not shown; key names are "
+                             "lowercase letters, digits and '_')";
+    EXPECT_EQ(error_of(std::string(kFakeKey) + "\n"), want); // a pasted key: "...==" has '='
+    EXPECT_EQ(error_of("Port = 1\n"), want);
+    EXPECT_EQ(error_of("HostName=h;DeviceId=d\n"), want);
+    EXPECT_EQ(parse(std::string(kFakeKey) + "\n").error,
+              "t.conf:1: unknown key (name not shown; key names are lowercase letters, digits "
+              "and '_')");
+}
+
 TEST(Conf, KeyOutsideSection)
 {
     const Parsed p = parse("port = 1\n" + kHub);
@@ -387,8 +399,9 @@ TEST(Conf, SecretsNeverEchoed)
         "[hub]\n" + cs + "\xFF\n",         // bad UTF-8
         "[hub]\n" + std::string("connection_string ") + kConnStr.substr(9) + "\n", // no '='?
         "[hub]\nHostName=h;DeviceId=d;SharedAccessKey=" + std::string(kFakeKey) + "\n",
-        "[filter]\n" + cs + "\n", // wrong section
-        cs + "\n",                // no section
+        "[hub]\n" + std::string(kFakeKey) + "\n", // the key pasted on its own line
+        "[filter]\n" + cs + "\n",                 // wrong section
+        cs + "\n",                                // no section
         "[hub]\n" + cs + "\nconnection_string_file = /x\n",
     };
     for (const auto& text : cases)

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+// Feeds arbitrary bytes to parse_conf. Invariants: a failure always explains itself and names the
+// file; the connection string's value never appears in an error; a success yields a summary that
+// does not contain the connection string.
+#include "conf.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace
+{
+
+#define FUZZ_CHECK(cond)                                                                           \
+    do                                                                                             \
+    {                                                                                              \
+        if (!(cond))                                                                               \
+        {                                                                                          \
+            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
+            std::abort();                                                                          \
+        }                                                                                          \
+    } while (0)
+
+constexpr std::string_view kMarker = "SECRETMARKERb64ZmFrZWtleQ==";
+
+void check_one(std::string_view text, std::string_view secret)
+{
+    ga::Config cfg;
+    std::string error;
+    const bool ok = ga::parse_conf(text, "f.conf", cfg, error);
+    if (!ok)
+    {
+        FUZZ_CHECK(error.starts_with("f.conf"));
+        FUZZ_CHECK(error.size() > 8);
+        if (!secret.empty())
+        {
+            FUZZ_CHECK(error.find(secret) == std::string::npos);
+        }
+        return;
+    }
+    FUZZ_CHECK(error.empty());
+    FUZZ_CHECK(cfg.connection_string.empty() != cfg.connection_string_file.empty());
+    const std::string summary = ga::conf_summary(cfg, "dev/mod", "host.example");
+    FUZZ_CHECK(summary.starts_with("identity=dev/mod host=host.example:"));
+    if (!secret.empty())
+    {
+        FUZZ_CHECK(summary.find(secret) == std::string::npos);
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    check_one(text, {});
+    // Again behind a [hub] section that sets a known secret: whatever follows, no message may
+    // echo it (unless the input itself contains the marker, which could be echoed legitimately).
+    const bool has_marker = text.find(kMarker) != std::string_view::npos;
+    const std::string prefixed =
+        "[hub]\nconnection_string = HostName=h;DeviceId=d;SharedAccessKey=" + std::string(kMarker) +
+        "\n" + std::string(text);
+    check_one(prefixed, has_marker ? std::string_view() : kMarker);
+    return 0;
+}
