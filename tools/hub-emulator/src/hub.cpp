@@ -93,7 +93,10 @@ Hub::Hub(Config cfg, std::string control_secret, Outbox& out)
     policy_.clock_skew_s = cfg_.clock_skew_s;
     route_counts_.assign(cfg_.routes.size(), 0);
     for (const auto& i : cfg_.identities)
+    {
         twins_.emplace(i.identity.id(), Twin{});
+        clients_.emplace(i.identity.id(), Client{});
+    }
 }
 
 AuthDecision Hub::on_auth(const void* conn,
