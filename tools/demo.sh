@@ -41,49 +41,36 @@ stats_interval = 10
 CONF
 chmod 600 "$demo/gateway-agent.conf"
 echo "== agent conf: $(build/native/src/gateway-agent --check-config --config "$demo/gateway-agent.conf")"
-build/native/src/gateway-agent --config "$demo/gateway-agent.conf" >"$demo/agent.log" 2>&1 &
-pids+=($!)
-( tail -n +1 -F "$demo/agent.log" 2>/dev/null | sed -u 's/^<[0-9]>/  agent | /' ) &
+# Process substitutions end with the process they read from, so nothing is left behind.
+build/native/src/gateway-agent --config "$demo/gateway-agent.conf" \
+  > >(tee "$demo/agent.log" | sed -u 's/^<[0-9]>/  agent | /') 2>&1 &
 pids+=($!)
 sleep 2
 echo "== starting the simulated temperature sensor module (1 reading/s, routed to filter/input1)"
 "$py" tools/hub-emulator/tempsensor --dir "$demo/hub" --interval 1 --count 45 >"$demo/sensor.log" 2>&1 &
 pids+=($!)
-hubctl follow --timeout 60 2>/dev/null | "$py" -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    t = json.loads(m["body"])["machine"]["temperature"]
-    print(f"  hub   | ALERT upstream from {m[\"from\"]}: machine.temperature={t}  props={m[\"properties\"]}", flush=True)
-' &
+hubctl follow --timeout 90 2>/dev/null > >("$py" tools/demo_view.py alerts) &
 pids+=($!)
 
 sleep 20
 echo "== operator: twin patch desired TemperatureThreshold = 30"
 hubctl twin set-desired edgedev/filter '{"TemperatureThreshold": 30}' >/dev/null
 sleep 3
-echo "== twin reported TemperatureThreshold (the agent's ack): $(hubctl twin show edgedev/filter | "$py" -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["reported"].get("TemperatureThreshold")))')"
+echo "== twin reported TemperatureThreshold (the agent's ack): $(hubctl twin show edgedev/filter | "$py" tools/demo_view.py field TemperatureThreshold)"
 sleep 10
 echo "== operator: direct method rebootDevice"
 echo "   answer: $(hubctl method edgedev/filter rebootDevice '{}' --timeout 15)"
 for _ in $(seq 1 30); do
-  rt=$(hubctl twin show edgedev/filter | "$py" -c 'import json,sys; print(json.load(sys.stdin)["reported"].get("rebootTime",""))')
+  rt=$(hubctl twin show edgedev/filter | "$py" tools/demo_view.py field rebootTime)
+  [[ $rt == null ]] && rt=""
   [[ -n $rt ]] && break
   sleep 1
 done
 echo "== twin reported rebootTime: ${rt:-<not reported>}"
 sleep 10
-kill "${pids[0]}" 2>/dev/null || true
+kill "${pids[@]}" 2>/dev/null || true
 sleep 1
 echo
 echo "== summary"
-hubctl twin show edgedev/filter | "$py" -c '
-import json, sys
-r = json.load(sys.stdin)["reported"]
-s = r.get("agentStats", {})
-print(f"  messages in      : {s.get(\"messagesReceived\")}")
-print(f"  alerts out       : {s.get(\"alertsSent\")} (accepted {s.get(\"alertsAccepted\")})")
-print(f"  threshold changes: {s.get(\"thresholdChanges\")} (now {r.get(\"TemperatureThreshold\", {}).get(\"value\")})")
-print(f"  reboot time      : {r.get(\"rebootTime\")}")
-'
-echo "  upstream alerts recorded by the hub: $(hubctl messages | grep -c '"MessageType": *"Alert"' || true)"
+hubctl twin show edgedev/filter | "$py" tools/demo_view.py summary
+echo "  alerts recorded upstream by the hub: $(hubctl messages | grep -c '"MessageType":"Alert"' || true)"

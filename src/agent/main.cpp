@@ -108,8 +108,7 @@ int main(int argc, char** argv)
     std::string identity(opt.identity.device_id);
     if (opt.identity.is_module())
         identity += "/" + std::string(opt.identity.module_id);
-    const std::string host =
-        std::string(opt.identity.connect_host()) + ":" + std::to_string(cfg.port);
+    const std::string host(opt.identity.connect_host()); // conf_summary adds the port
     if (check_only)
     {
         std::printf("%s\n", ga::conf_summary(cfg, identity, host).c_str());
