@@ -26,6 +26,8 @@ class ByteRing
     /// Appends bytes; the caller checked free_space().
     void push(const void* data, std::size_t n)
     {
+        if (n == 0)
+            return; // an empty view may carry a null pointer
         const auto* p = static_cast<const unsigned char*>(data);
         std::size_t tail = (head_ + size_) % cap_;
         const std::size_t first = n < cap_ - tail ? n : cap_ - tail;
@@ -36,6 +38,8 @@ class ByteRing
     /// Copies n bytes starting `offset` bytes after the head.
     void read(std::size_t offset, void* out, std::size_t n) const
     {
+        if (n == 0)
+            return; // an empty view may carry a null pointer
         auto* o = static_cast<unsigned char*>(out);
         const std::size_t start = (head_ + offset) % cap_;
         const std::size_t first = n < cap_ - start ? n : cap_ - start;
@@ -45,6 +49,8 @@ class ByteRing
     /// Overwrites n bytes at `offset` after the head (used to flip a flag in a record header).
     void write(std::size_t offset, const void* data, std::size_t n)
     {
+        if (n == 0)
+            return; // an empty view may carry a null pointer
         const auto* p = static_cast<const unsigned char*>(data);
         const std::size_t start = (head_ + offset) % cap_;
         const std::size_t first = n < cap_ - start ? n : cap_ - start;
