@@ -37,10 +37,41 @@ read_file(const std::string& path, std::string& out, std::size_t max_bytes, std:
 write_file_atomic(const std::string& path, std::string_view data, std::string& err);
 /// Removes a file; a missing file is fine.
 void remove_file(const std::string& path);
-/// Creates `dir` if needed and checks a file can be created in it.
-[[nodiscard]] bool ensure_writable_dir(const std::string& dir, std::string& err);
+enum class DirStatus
+{
+    Writable,
+    NoSpace,  // exists but takes no writes now: file system full or read-only
+    Unusable, // cannot be created, is not a directory, or permission denied
+};
+/// Creates `dir` if needed and checks a file can be created in it; `err` names the cause.
+[[nodiscard]] DirStatus ensure_writable_dir(const std::string& dir, std::string& err);
 /// True when the file exists and has no group/other permission bits.
 [[nodiscard]] bool is_private_file(const std::string& path, std::string& err);
+
+/// An append-only file whose appends are durable once append() returns true (written and
+/// fdatasync'ed). A failed append is cut back so no torn record is left behind.
+class AppendFile
+{
+  public:
+    AppendFile() = default;
+    ~AppendFile();
+    AppendFile(const AppendFile&) = delete;
+    AppendFile& operator=(const AppendFile&) = delete;
+
+    /// Opens (creating, mode 0600) for appending; `err` names the path and the cause.
+    [[nodiscard]] bool open(const std::string& path, std::string& err);
+    void close();
+    [[nodiscard]] bool is_open() const { return fd_ >= 0; }
+    /// Appends `head` then `body` as one write and syncs; on failure `err_no` is the errno.
+    [[nodiscard]] bool append(std::string_view head, std::string_view body, int& err_no);
+    /// Cuts the file to `bytes` (a torn tail, or 0 to empty it).
+    [[nodiscard]] bool truncate(std::uint64_t bytes);
+    [[nodiscard]] std::uint64_t size() const { return size_; }
+
+  private:
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+};
 
 /// systemd readiness/watchdog notification ("READY=1", "WATCHDOG=1", "STOPPING=1", "STATUS=...").
 /// A no-op when not started by systemd.

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -167,28 +168,104 @@ bool write_file_atomic(const std::string& path, std::string_view data, std::stri
     return true;
 }
 
+AppendFile::~AppendFile()
+{
+    close();
+}
+
+bool AppendFile::open(const std::string& path, std::string& err)
+{
+    close();
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    struct stat st
+    {
+    };
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0)
+    {
+        err = errno_text("cannot open", path);
+        close();
+        return false;
+    }
+    size_ = static_cast<std::uint64_t>(st.st_size);
+    return true;
+}
+
+void AppendFile::close()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+    fd_ = -1;
+    size_ = 0;
+}
+
+bool AppendFile::append(std::string_view head, std::string_view body, int& err_no)
+{
+    if (fd_ < 0)
+    {
+        err_no = EBADF;
+        return false;
+    }
+    iovec iov[2] = {{const_cast<char*>(head.data()), head.size()},
+                    {const_cast<char*>(body.data()), body.size()}};
+    const auto want = static_cast<ssize_t>(head.size() + body.size());
+    ssize_t n = 0;
+    do
+        n = ::writev(fd_, iov, 2);
+    while (n < 0 && errno == EINTR);
+    if (n == want && ::fdatasync(fd_) == 0)
+    {
+        size_ += static_cast<std::uint64_t>(n);
+        return true;
+    }
+    // A short write sets no errno: the usual cause is a full file system.
+    err_no = n < 0 || n == want ? errno : ENOSPC;
+    if (n > 0)
+        (void)::ftruncate(fd_, static_cast<off_t>(size_));
+    return false;
+}
+
+bool AppendFile::truncate(std::uint64_t bytes)
+{
+    if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(bytes)) != 0)
+        return false;
+    size_ = bytes;
+    return true;
+}
+
 void remove_file(const std::string& path)
 {
     (void)::unlink(path.c_str());
 }
 
-bool ensure_writable_dir(const std::string& dir, std::string& err)
+DirStatus ensure_writable_dir(const std::string& dir, std::string& err)
 {
+    const auto space_error = [] { return errno == ENOSPC || errno == EROFS || errno == EDQUOT; };
     if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
     {
         err = errno_text("cannot create state dir", dir);
-        return false;
+        return DirStatus::Unusable;
     }
     const std::string probe = dir + "/.write-probe";
     const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
     {
         err = errno_text("state dir not writable:", dir);
-        return false;
+        return space_error() ? DirStatus::NoSpace : DirStatus::Unusable;
     }
+    // One block of data, synced: a full file system often still lets an empty file be created.
+    char block[512] = {};
+    const bool wrote = ::write(fd, block, sizeof block) == static_cast<ssize_t>(sizeof block) &&
+                       ::fdatasync(fd) == 0;
+    const int write_errno = errno;
     ::close(fd);
     ::unlink(probe.c_str());
-    return true;
+    if (!wrote)
+    {
+        errno = write_errno == 0 ? ENOSPC : write_errno;
+        err = errno_text("state dir not writable:", dir);
+        return space_error() ? DirStatus::NoSpace : DirStatus::Unusable;
+    }
+    return DirStatus::Writable;
 }
 
 bool is_private_file(const std::string& path, std::string& err)

@@ -136,6 +136,8 @@ class Agent
     std::uint64_t twin_patches_ = 0;
     std::uint64_t threshold_changes_ = 0;
     std::uint64_t reconnects_ = 0;
+    std::uint64_t alerts_resent_ = 0;
+    std::uint64_t highest_sent_seq_ = 0;
     std::uint64_t alerts_sent_ = 0;
     std::uint64_t connects_ = 0;
 
@@ -188,7 +190,12 @@ bool Agent::start(std::string& err)
     inbox_ = std::make_unique<Inbox>(512U * 1024U, wakefd_);
     store_ = std::make_unique<AlertStore>(static_cast<std::size_t>(cfg_.queue_max_bytes));
     if (!store_->open(cfg_.state_dir, err))
-        return false;
+    {
+        port::log(port::Level::Err,
+                  "store: %s; alerts are kept in memory only (and sent) until it can be written",
+                  err.c_str());
+        err.clear();
+    }
     filter_ = std::make_unique<InputFilter>(path_, cfg_.threshold, *store_, *inbox_);
     threshold_source_ = cfg_.threshold == 25.0 ? "default" : "conf";
 
@@ -335,7 +342,7 @@ void Agent::stop()
             ::usleep(20000);
         }
     }
-    store_->flush_acks();
+    store_->maintain(port::monotonic_ms());
     mqtt_.reset();
     link_.reset();
 }
@@ -479,7 +486,7 @@ void Agent::tick()
     if (now >= next_ack_flush_ms_)
     {
         next_ack_flush_ms_ = now + 1000;
-        store_->flush_acks();
+        store_->maintain(now);
     }
     if (watchdog_ms_ > 0 && now >= next_watchdog_ms_)
     {
@@ -575,6 +582,11 @@ void Agent::pump_alerts()
             store_->rewind_unsent();
             return;
         }
+        // At least once: a re-send after a reconnect is counted, so duplicates are visible.
+        if (seq <= highest_sent_seq_)
+            ++alerts_resent_;
+        else
+            highest_sent_seq_ = seq;
     }
 }
 
@@ -881,6 +893,8 @@ Stats Agent::snapshot()
     s.reconnects = reconnects_;
     s.queue_depth = store_->depth();
     s.queue_dropped = store_->dropped();
+    s.queue_not_persisted = store_->not_persisted();
+    s.alerts_resent = alerts_resent_;
     return s;
 }
 
@@ -895,7 +909,8 @@ void Agent::report_stats(bool log_line)
         port::log(
             port::Level::Info,
             "stats: received %llu, alerts accepted %llu, sent %llu, rejected %llu, twin patches "
-            "%llu, threshold %g (%s), reconnects %llu, queue %llu, dropped %llu",
+            "%llu, threshold %g (%s), reconnects %llu, queue %llu, dropped %llu, not persisted "
+            "%llu, resent %llu",
             static_cast<unsigned long long>(s.messages_received),
             static_cast<unsigned long long>(s.alerts_accepted),
             static_cast<unsigned long long>(s.alerts_sent),
@@ -903,7 +918,9 @@ void Agent::report_stats(bool log_line)
             static_cast<unsigned long long>(s.twin_patches), filter_->threshold(),
             threshold_source_, static_cast<unsigned long long>(s.reconnects),
             static_cast<unsigned long long>(s.queue_depth),
-            static_cast<unsigned long long>(s.queue_dropped));
+            static_cast<unsigned long long>(s.queue_dropped),
+            static_cast<unsigned long long>(s.queue_not_persisted),
+            static_cast<unsigned long long>(s.alerts_resent));
     }
     if (state_ != LinkState::Online)
         return;

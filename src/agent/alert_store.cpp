@@ -6,10 +6,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fcntl.h>
-#include <sys/uio.h>
-#include <unistd.h>
-#include <vector>
 
 namespace ga
 {
@@ -38,15 +34,16 @@ std::uint32_t crc32(std::string_view data)
     }
     return ~c;
 }
+
+std::string journal_path(const std::string& dir)
+{
+    return dir + "/alerts.journal";
+}
 } // namespace
 
 AlertStore::~AlertStore()
 {
-    if (fd_ >= 0)
-    {
-        flush_acks();
-        ::close(fd_);
-    }
+    flush_acks();
 }
 
 bool AlertStore::open(const std::string& dir, std::string& err)
@@ -59,14 +56,18 @@ bool AlertStore::open(const std::string& dir, std::string& err)
     if (port::read_file(dir + "/alerts.ack", text, 64, err) == port::ReadStatus::Ok)
         (void)std::from_chars(text.data(), text.data() + text.size(), acked);
     err.clear();
-    const std::string journal = dir + "/alerts.journal";
-    reload(journal, acked);
-    fd_ = ::open(journal.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd_ < 0)
+    reload(journal_path(dir), acked);
+    const std::lock_guard<std::mutex> lock(mu_);
+    if (!journal_in_sync_ || !journal_.open(journal_path(dir), err))
     {
-        err = "cannot open alert journal " + journal + ": " + std::strerror(errno);
+        if (err.empty())
+            err = "cannot read the alert journal " + journal_path(dir);
+        journal_in_sync_ = false;
         return false;
     }
+    // Anything past the last good record is a torn tail: cut it so appends start on a boundary.
+    if (journal_.size() > journal_good_bytes_)
+        (void)journal_.truncate(journal_good_bytes_);
     return true;
 }
 
@@ -76,22 +77,31 @@ void AlertStore::reload(const std::string& journal, std::uint64_t acked_through)
     acked_through_ = acked_through;
     persisted_ack_ = acked_through;
     next_seq_ = acked_through + 1;
-    const int fd = ::open(journal.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    std::string data;
+    std::string err;
+    // The journal is rewritten at twice the bound; allow for a bigger bound configured before.
+    const std::size_t max = 8 * ring_.capacity() + kCompactBytes;
+    const port::ReadStatus st = port::read_file(journal, data, max, err);
+    if (st == port::ReadStatus::Missing)
         return;
-    std::vector<char> payload;
-    off_t good_end = 0;
-    for (;;)
+    if (st == port::ReadStatus::Error)
+    {
+        port::log(port::Level::Err, "store: %s; alerts stay in memory until it can be rewritten",
+                  err.c_str());
+        journal_in_sync_ = false;
+        return;
+    }
+    std::size_t at = 0;
+    while (data.size() - at >= sizeof(JournalHeader))
     {
         JournalHeader h{};
-        if (::read(fd, &h, sizeof h) != static_cast<ssize_t>(sizeof h) || h.magic != kMagic ||
-            h.len > ring_.capacity())
+        std::memcpy(&h, data.data() + at, sizeof h);
+        if (h.magic != kMagic || h.len > ring_.capacity() || data.size() - at - sizeof h < h.len)
             break;
-        payload.resize(h.len);
-        if (::read(fd, payload.data(), h.len) != static_cast<ssize_t>(h.len) ||
-            crc32({payload.data(), h.len}) != h.crc)
+        const std::string_view payload(data.data() + at + sizeof h, h.len);
+        if (crc32(payload) != h.crc)
             break;
-        good_end += static_cast<off_t>(sizeof h + h.len);
+        at += sizeof h + h.len;
         if (h.seq >= next_seq_)
             next_seq_ = h.seq + 1;
         if (h.seq <= acked_through)
@@ -103,32 +113,46 @@ void AlertStore::reload(const std::string& journal, std::uint64_t acked_through)
         ring_.push(payload.data(), h.len);
         ++count_;
     }
-    ::close(fd);
-    journal_bytes_ = static_cast<std::uint64_t>(good_end);
-    // Cut a torn tail so the next append starts on a record boundary.
-    (void)::truncate(journal.c_str(), good_end);
+    journal_good_bytes_ = at;
     if (count_ > 0)
         port::log(port::Level::Notice, "store: %zu unacknowledged alert(s) reloaded from %s",
                   count_, journal.c_str());
 }
 
-bool AlertStore::journal_append_locked(std::uint64_t seq, std::string_view alert, int& err_no)
+// Writes every unacknowledged alert in memory to a new journal and swaps it in (atomic rename).
+bool AlertStore::rewrite_journal_locked(std::string& err)
 {
-    if (fd_ < 0)
-        return dir_.empty();
-    JournalHeader h{kMagic, static_cast<std::uint32_t>(alert.size()), seq, crc32(alert), 0};
-    iovec iov[2] = {{&h, sizeof h}, {const_cast<char*>(alert.data()), alert.size()}};
-    const ssize_t want = static_cast<ssize_t>(sizeof h + alert.size());
-    const ssize_t n = ::writev(fd_, iov, 2);
-    if (n != want || ::fdatasync(fd_) != 0)
+    std::string blob;
+    blob.reserve(ring_.size() + count_ * sizeof(JournalHeader));
+    std::size_t off = 0;
+    std::string payload;
+    while (off < ring_.size())
     {
-        err_no = n < 0 ? errno : (errno != 0 ? errno : ENOSPC);
-        if (n > 0)
-            (void)::ftruncate(fd_,
-                              static_cast<off_t>(journal_bytes_)); // no torn record left behind
+        RecordHeader rh{};
+        ring_.read(off, &rh, sizeof rh);
+        if (rh.acked == 0)
+        {
+            payload.resize(rh.len);
+            ring_.read(off + sizeof rh, payload.data(), rh.len);
+            const JournalHeader h{kMagic, rh.len, rh.seq, crc32(payload), 0};
+            blob.append(reinterpret_cast<const char*>(&h), sizeof h);
+            blob.append(payload);
+        }
+        off += sizeof rh + rh.len;
+    }
+    journal_.close();
+    if (!port::write_file_atomic(journal_path(dir_), blob, err))
+    {
+        // The old journal (if any) is still in place; appends resume only after a rewrite.
+        journal_in_sync_ = false;
         return false;
     }
-    journal_bytes_ += static_cast<std::uint64_t>(n);
+    if (!journal_.open(journal_path(dir_), err))
+    {
+        journal_in_sync_ = false;
+        return false;
+    }
+    journal_in_sync_ = true;
     return true;
 }
 
@@ -138,9 +162,29 @@ AlertStore::AppendResult AlertStore::append(std::string_view alert, std::uint64_
     if (sizeof(RecordHeader) + alert.size() > ring_.capacity())
         return AppendResult::TooLarge;
     seq = next_seq_++;
-    const bool durable = journal_append_locked(seq, alert, err_no);
+    bool durable = dir_.empty();
+    if (!durable && journal_in_sync_)
+    {
+        const JournalHeader h{kMagic, static_cast<std::uint32_t>(alert.size()), seq, crc32(alert),
+                              0};
+        durable = journal_.append({reinterpret_cast<const char*>(&h), sizeof h}, alert, err_no);
+        if (!durable)
+        {
+            // From here on the journal misses records: appends stop until maintain() rewrites it.
+            journal_in_sync_ = false;
+            next_repair_ms_ = 0;
+            port::log(port::Level::Err,
+                      "store: cannot write the alert journal in %s: %s; alerts are kept in "
+                      "memory only (and sent) until it can be written again",
+                      dir_.c_str(), std::strerror(err_no));
+        }
+    }
+    else if (!durable)
+    {
+        err_no = EIO;
+    }
     if (!durable)
-        ++write_errors_;
+        ++not_persisted_;
     while (ring_.free_space() < sizeof(RecordHeader) + alert.size())
         drop_front_locked();
     const RecordHeader rh{seq, static_cast<std::uint32_t>(alert.size()), 0};
@@ -230,13 +274,11 @@ void AlertStore::ack(std::uint32_t seq_low)
 void AlertStore::flush_acks()
 {
     std::uint64_t watermark = 0;
-    bool compact = false;
     {
         const std::lock_guard<std::mutex> lock(mu_);
         if (acked_through_ == persisted_ack_ || dir_.empty())
             return;
         watermark = acked_through_;
-        compact = count_ == 0 && journal_bytes_ > kCompactBytes;
     }
     char text[24];
     auto [end, ec] = std::to_chars(text, text + sizeof text, watermark);
@@ -244,13 +286,58 @@ void AlertStore::flush_acks()
     if (!port::write_file_atomic(dir_ + "/alerts.ack",
                                  std::string_view(text, static_cast<std::size_t>(end - text)), err))
     {
-        port::log(port::Level::Warning, "store: %s", err.c_str());
+        // Harmless for delivery (a crash would re-send acknowledged alerts), so said once.
+        if (!ack_write_failing_)
+            port::log(port::Level::Warning,
+                      "store: %s (acknowledged alerts may be sent again "
+                      "after a restart)",
+                      err.c_str());
+        ack_write_failing_ = true;
         return;
     }
+    ack_write_failing_ = false;
     const std::lock_guard<std::mutex> lock(mu_);
     persisted_ack_ = watermark;
-    if (compact && count_ == 0 && fd_ >= 0 && ::ftruncate(fd_, 0) == 0)
-        journal_bytes_ = 0;
+}
+
+void AlertStore::maintain(std::int64_t now_ms)
+{
+    flush_acks();
+    if (dir_.empty())
+        return;
+    const std::lock_guard<std::mutex> lock(mu_);
+    if (journal_in_sync_ && count_ == 0 && journal_.size() > kCompactBytes)
+    {
+        // Everything is acknowledged: empty the journal in place (needs no free space).
+        if (journal_.truncate(0))
+            return;
+    }
+    const bool too_big = journal_.size() > kCompactBytes + 2 * ring_.capacity();
+    if ((journal_in_sync_ && !too_big) || now_ms < next_repair_ms_)
+        return;
+    const bool repairing = !journal_in_sync_;
+    std::string err;
+    if (rewrite_journal_locked(err))
+    {
+        if (repairing)
+            port::log(port::Level::Notice,
+                      "store: alert journal writable again; %zu alert(s) in memory written to it "
+                      "(%llu accepted while it was not writable)",
+                      count_, static_cast<unsigned long long>(not_persisted_));
+        return;
+    }
+    if (!repairing)
+        port::log(port::Level::Err, "store: cannot compact the alert journal: %s", err.c_str());
+    // Retry every 10 s; the error is logged once a minute, not every try.
+    next_repair_ms_ = now_ms + 10000;
+    if (now_ms >= next_repair_log_ms_)
+    {
+        next_repair_log_ms_ = now_ms + 60000;
+        port::log(port::Level::Err,
+                  "store: alert journal still not writable: %s; %llu alert(s) not persisted so "
+                  "far, %zu in memory",
+                  err.c_str(), static_cast<unsigned long long>(not_persisted_), count_);
+    }
 }
 
 std::uint64_t AlertStore::depth()
@@ -263,10 +350,15 @@ std::uint64_t AlertStore::dropped()
     const std::lock_guard<std::mutex> lock(mu_);
     return dropped_;
 }
-std::uint64_t AlertStore::write_errors()
+std::uint64_t AlertStore::not_persisted()
 {
     const std::lock_guard<std::mutex> lock(mu_);
-    return write_errors_;
+    return not_persisted_;
+}
+std::uint64_t AlertStore::journal_bytes()
+{
+    const std::lock_guard<std::mutex> lock(mu_);
+    return journal_.size();
 }
 
 } // namespace ga

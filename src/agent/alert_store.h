@@ -3,11 +3,18 @@
 // input that produced it is acknowledged to the broker, and leaves the store only when the hub has
 // acknowledged it. When full, the oldest alerts are dropped and counted.
 //
+// On disk: an append-only journal of CRC'd records plus an acknowledgement watermark. The journal
+// is rewritten from memory when it grows past twice the store's bound, so the disk use stays
+// bounded by [queue] max_bytes even through a long outage. When the journal cannot be written
+// (disk full, read-only or missing state dir) alerts are still kept in memory and sent, counted
+// as not persisted, and the journal is rewritten from memory once the disk takes writes again.
+//
 // Thread use: append() runs on the MQTT receive thread (so the PUBACK of an input follows the
 // durable decision); everything else runs on the event loop. One mutex guards the ring.
 #pragma once
 
 #include "byte_ring.h"
+#include "port.h"
 
 #include <cstdint>
 #include <mutex>
@@ -27,14 +34,15 @@ class AlertStore
     AlertStore(const AlertStore&) = delete;
     AlertStore& operator=(const AlertStore&) = delete;
 
-    /// Opens (creating) the journal in `dir` and reloads alerts not yet acknowledged.
-    /// An empty dir keeps the store in memory only.
+    /// Reloads alerts not yet acknowledged from the journal in `dir` and opens it for appending.
+    /// An empty dir keeps the store in memory only. False (with `err`) when the journal cannot be
+    /// opened: the store then works in memory and maintain() keeps trying.
     [[nodiscard]] bool open(const std::string& dir, std::string& err);
 
     enum class AppendResult
     {
         Stored,     // in memory and on disk
-        NotDurable, // in memory only: the journal write failed (disk full, read-only, ...)
+        NotDurable, // in memory only: the journal cannot be written (disk full, read-only, ...)
         TooLarge,   // bigger than the whole store
     };
     [[nodiscard]] AppendResult append(std::string_view alert, std::uint64_t& seq, int& err_no);
@@ -45,12 +53,15 @@ class AlertStore
     void rewind_unsent();
     /// The hub acknowledged `seq`; matching uses the low 32 bits (paho carries a 32-bit context).
     void ack(std::uint32_t seq_low);
-    /// Persists the acknowledgement watermark and compacts the journal when it is all acked.
-    void flush_acks();
+    /// About once a second on the loop: persists the acknowledgement watermark, compacts the
+    /// journal, and rewrites it from memory after a write failure once the disk allows.
+    void maintain(std::int64_t now_ms);
 
     [[nodiscard]] std::uint64_t depth();
     [[nodiscard]] std::uint64_t dropped();
-    [[nodiscard]] std::uint64_t write_errors();
+    /// Alerts that were accepted while the journal could not be written.
+    [[nodiscard]] std::uint64_t not_persisted();
+    [[nodiscard]] std::uint64_t journal_bytes();
 
   private:
     struct RecordHeader
@@ -61,8 +72,9 @@ class AlertStore
     };
     void drop_front_locked();
     void pop_acked_front_locked();
-    bool journal_append_locked(std::uint64_t seq, std::string_view alert, int& err_no);
+    bool rewrite_journal_locked(std::string& err);
     void reload(const std::string& journal, std::uint64_t acked_through);
+    void flush_acks();
 
     std::mutex mu_;
     ByteRing ring_;
@@ -72,10 +84,14 @@ class AlertStore
     std::uint64_t acked_through_ = 0; // every seq <= this is acknowledged
     std::uint64_t persisted_ack_ = 0;
     std::uint64_t dropped_ = 0;
-    std::uint64_t write_errors_ = 0;
+    std::uint64_t not_persisted_ = 0;
     std::string dir_;
-    int fd_ = -1;
-    std::uint64_t journal_bytes_ = 0;
+    port::AppendFile journal_;
+    bool journal_in_sync_ = true;          // every record in memory is also in the journal
+    std::uint64_t journal_good_bytes_ = 0; // end of the last whole record found by reload()
+    std::int64_t next_repair_ms_ = 0;
+    std::int64_t next_repair_log_ms_ = 0;
+    bool ack_write_failing_ = false;
 };
 
 } // namespace ga

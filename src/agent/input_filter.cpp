@@ -41,10 +41,7 @@ Verdict InputFilter::decide(std::string_view message)
     {
     case AlertStore::AppendResult::Stored:
         break;
-    case AlertStore::AppendResult::NotDurable:
-        port::log(port::Level::Err,
-                  "store: alert %llu kept in memory only: journal write failed: %s",
-                  static_cast<unsigned long long>(seq), std::strerror(err_no));
+    case AlertStore::AppendResult::NotDurable: // logged by the store, counted there
         break;
     case AlertStore::AppendResult::TooLarge:
         port::log(port::Level::Err, "store: alert of %zu bytes is larger than [queue] max_bytes",

@@ -122,8 +122,17 @@ int main(int argc, char** argv)
                       cfg.ca_file.c_str(), std::strerror(errno));
         return 1;
     }
-    if (!ga::port::ensure_writable_dir(cfg.state_dir, err))
+    switch (ga::port::ensure_writable_dir(cfg.state_dir, err))
     {
+    case ga::port::DirStatus::Writable:
+        break;
+    case ga::port::DirStatus::NoSpace:
+        // A full or read-only disk must not stop the alerts: run, keep them in memory, say so.
+        ga::port::log(ga::port::Level::Err,
+                      "%s: starting anyway; alerts are kept in memory only until it takes writes",
+                      err.c_str());
+        break;
+    case ga::port::DirStatus::Unusable:
         ga::port::log(ga::port::Level::Err, "start-up failed: %s", err.c_str());
         return 1;
     }

@@ -22,6 +22,8 @@ struct Stats
     std::uint64_t reconnects = 0;
     std::uint64_t queue_depth = 0;
     std::uint64_t queue_dropped = 0;
+    std::uint64_t queue_not_persisted = 0; // accepted while the journal could not be written
+    std::uint64_t alerts_resent = 0;       // sent again after a reconnect (at least once)
 };
 
 } // namespace ga

@@ -421,6 +421,8 @@ bool build_stats_report(const Stats& stats, BufWriter& out)
     append_counter(out, "reconnects", stats.reconnects);
     append_counter(out, "queueDepth", stats.queue_depth);
     append_counter(out, "queueDropped", stats.queue_dropped);
+    append_counter(out, "queueNotPersisted", stats.queue_not_persisted);
+    append_counter(out, "alertsResent", stats.alerts_resent);
     out.append("}}");
     return out.ok();
 }

@@ -371,6 +371,8 @@ TEST(TwinBuild, StatsExact)
     s.reconnects = 1;
     s.queue_depth = 0;
     s.queue_dropped = 18446744073709551615ULL;
+    s.queue_not_persisted = 9;
+    s.alerts_resent = 11;
     char buf[512];
     ga::BufWriter w(buf);
     ASSERT_TRUE(ga::build_stats_report(s, w));
@@ -379,7 +381,7 @@ TEST(TwinBuild, StatsExact)
               R"J("rejected":{"not_json":1,"bad_utf8":2,"too_deep":3,"too_large":4,)J"
               R"J("path_absent":5,"not_number":6,"duplicate_key":7},"twinPatches":3,)J"
               R"J("thresholdChanges":2,"reconnects":1,"queueDepth":0,)J"
-              R"J("queueDropped":18446744073709551615}})J");
+              R"J("queueDropped":18446744073709551615,"queueNotPersisted":9,"alertsResent":11}})J");
 
     cJSON* root = cJSON_ParseWithLength(w.view().data(), w.view().size());
     ASSERT_NE(root, nullptr);
