@@ -317,7 +317,11 @@ void AlertStore::maintain(std::int64_t now_ms)
         return;
     const bool repairing = !journal_in_sync_;
     std::string err;
-    if (rewrite_journal_locked(err))
+    // A repair needs proof that the disk takes data again: an empty journal alone can be
+    // created on a full file system.
+    const bool takes_writes =
+        !repairing || port::ensure_writable_dir(dir_, err) == port::DirStatus::Writable;
+    if (takes_writes && rewrite_journal_locked(err))
     {
         if (repairing)
             port::log(port::Level::Notice,

@@ -121,6 +121,11 @@ AuthDecision Hub::on_auth(const void* conn,
         return d;
     }
     Client& c = clients_[std::string(client_id)];
+    // Kept so tests can check a client's retry timing from the hub's side.
+    constexpr std::size_t kAttemptsKept = 64;
+    c.attempts_ms.push_back(now_ms);
+    if (c.attempts_ms.size() > kAttemptsKept)
+        c.attempts_ms.pop_front();
     auto refuse = [&](int code, std::string why)
     {
         ++c.refused;
@@ -662,7 +667,10 @@ void Hub::handle_control(std::string_view client_id,
                    ",\"connected\":" + (c.connected ? "true" : "false") +
                    ",\"connects\":" + std::to_string(c.connects) +
                    ",\"refused\":" + std::to_string(c.refused) +
-                   ",\"token_expiry\":" + std::to_string(c.expiry_s) + "}";
+                   ",\"token_expiry\":" + std::to_string(c.expiry_s) + ",\"attempts_ms\":[";
+            for (std::size_t k = 0; k < c.attempts_ms.size(); ++k)
+                out += (k == 0 ? "" : ",") + std::to_string(c.attempts_ms[k]);
+            out += "]}";
         }
         out += "],\"refusing\":" + std::string(now_ms < refuse_until_ms_ ? "true" : "false") + "}";
         reply(cc, reqid, out);

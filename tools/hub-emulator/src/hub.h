@@ -94,6 +94,7 @@ class Hub
         int64_t expiry_s = 0;
         int64_t connects = 0;
         int64_t refused = 0;
+        std::deque<int64_t> attempts_ms; // the last kAttemptsKept CONNECT attempts, any outcome
         bool sub_twin = false;
         bool sub_desired = false;
         bool sub_methods = false;
