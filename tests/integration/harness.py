@@ -97,10 +97,12 @@ class Agent:
             lines += [f"{k} = {v}" for k, v in kv.items()]
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc = None
+        self.cmd_prefix = []  # e.g. a namespace wrapper; the agent keeps the pid (exec)
 
     def start(self, wait_online=True):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(AGENT_CMD + ["--config", str(self.conf)], stdout=self.logf,
+        self.proc = subprocess.Popen(self.cmd_prefix + AGENT_CMD + ["--config", str(self.conf)],
+                                     stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         if wait_online:
             # agentStats is reported once the link is up, subscribed and has sent its twin GET.
