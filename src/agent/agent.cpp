@@ -884,6 +884,7 @@ Stats Agent::snapshot()
 {
     Stats s;
     s.messages_received = filter_->received();
+    s.source_dropped = udp_ ? udp_->dropped() : 0;
     s.alerts_accepted = filter_->accepted();
     s.alerts_sent = alerts_sent_;
     for (std::size_t k = 0; k < kVerdictCount; ++k)

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace ga
@@ -95,6 +96,12 @@ bool UdpSource::open(const std::string& bind, std::string& err)
         err = "udp source: cannot bind " + bind + ": " + std::strerror(errno);
         return false;
     }
+    // Room for bursts while an alert is being fsynced (the kernel caps it at net.core.rmem_max),
+    // and the kernel's drop count delivered with each datagram.
+    const int rcvbuf = 1 << 20;
+    const int on = 1;
+    (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    (void)::setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
     buf_ = std::make_unique<char[]>(ScanLimits{}.max_bytes + 1);
     return true;
 }
@@ -106,9 +113,36 @@ void UdpSource::drain(InputFilter& filter)
     {
         // MSG_TRUNC returns the datagram's real length, so an oversized one is seen as too large
         // rather than as truncated JSON.
-        const ssize_t n = ::recv(fd_, buf_.get(), cap, MSG_TRUNC);
+        iovec iov{buf_.get(), cap};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint32_t))];
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(fd_, &msg, MSG_TRUNC);
         if (n < 0)
             return;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+        {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
+                continue;
+            std::uint32_t total = 0; // the kernel's running count for this socket
+            std::memcpy(&total, CMSG_DATA(c), sizeof total);
+            if (total > dropped_)
+            {
+                const std::int64_t now = port::monotonic_ms();
+                if (now >= next_drop_log_ms_)
+                {
+                    next_drop_log_ms_ = now + 60000;
+                    port::log(port::Level::Warning,
+                              "udp source: %llu datagram(s) dropped by the kernel so far (socket "
+                              "buffer full: the sender bursts faster than they are handled)",
+                              static_cast<unsigned long long>(total));
+                }
+                dropped_ = total;
+            }
+        }
         const auto len = static_cast<std::size_t>(n);
         (void)filter.decide(std::string_view(buf_.get(), len < cap ? len : cap));
     }

@@ -40,10 +40,15 @@ class UdpSource
     [[nodiscard]] int fd() const { return fd_; }
     /// Reads every pending datagram into the filter.
     void drain(InputFilter& filter);
+    /// Datagrams the kernel dropped because the socket buffer was full (never seen, never
+    /// accepted): counted so a sender that bursts faster than the agent drains is visible.
+    [[nodiscard]] std::uint64_t dropped() const { return dropped_; }
 
   private:
     int fd_ = -1;
     std::unique_ptr<char[]> buf_;
+    std::uint64_t dropped_ = 0;
+    std::int64_t next_drop_log_ms_ = 0;
 };
 
 /// A subscription on a local MQTT broker (plain TCP on the gateway), QoS 1.

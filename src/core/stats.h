@@ -13,6 +13,7 @@ namespace ga
 struct Stats
 {
     std::uint64_t messages_received = 0;
+    std::uint64_t source_dropped = 0;  // lost before the agent saw them (UDP socket overflow)
     std::uint64_t alerts_sent = 0;     // acknowledged by the hub
     std::uint64_t alerts_accepted = 0; // decided above the threshold and queued for sending
     std::array<std::uint64_t, kVerdictCount>

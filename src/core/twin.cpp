@@ -402,6 +402,7 @@ bool build_stats_report(const Stats& stats, BufWriter& out)
 {
     out.append("{\"agentStats\":{");
     append_counter(out, "messagesReceived", stats.messages_received, true);
+    append_counter(out, "sourceDropped", stats.source_dropped);
     append_counter(out, "alertsAccepted", stats.alerts_accepted);
     append_counter(out, "alertsSent", stats.alerts_sent);
     out.append(",\"rejected\":{");

@@ -156,3 +156,25 @@ def test_short_sas_ttl_renews_without_losing_alerts(env):
     counters = json.loads(hub.ctl("stats").stdout)["counters"]
     assert counters.get("token_expired", 0) == 0, counters
     assert me["connects"] <= renewals + 2, (me["connects"], renewals)
+
+
+def test_udp_burst_every_reading_is_handled_or_counted_as_dropped(env):
+    hub, make_agent, send = env
+    agent = make_agent(log__stats_interval=1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    port = int(agent.conf.read_text().split("bind = 127.0.0.1:")[1].split()[0])
+    n = 20000
+    for i in range(n):  # as fast as Python sends: more than an fsync per alert can keep up with
+        sock.sendto(reading(i, 30 if i % 10 == 0 else 20), ("127.0.0.1", port))
+    time.sleep(2)
+    sock.sendto(reading(n, 20), ("127.0.0.1", port))  # the kernel reports drops with a datagram
+
+    def accounted():
+        s = hub.twin()["reported"].get("agentStats", {})
+        return s.get("messagesReceived", 0) + s.get("sourceDropped", 0) == n + 1
+
+    agent.wait_for(accounted, 60 * SLOW, "every datagram received or counted as dropped")
+    s = hub.twin()["reported"]["agentStats"]
+    print("received", s["messagesReceived"], "dropped by the kernel", s["sourceDropped"])
+    if s["sourceDropped"]:
+        assert "dropped by the kernel" in agent.log()

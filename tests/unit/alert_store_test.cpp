@@ -190,22 +190,26 @@ TEST_F(AlertStoreTest, TheJournalStaysBoundedThroughALongOutage)
 
 TEST_F(AlertStoreTest, AnUnwritableStateDirKeepsAlertsInMemoryCountsThemAndRecovers)
 {
-    const std::string missing = (dir_ / "not-yet").string();
+    // A regular file where a directory should be: nothing can be created below it.
+    const fs::path blocker = dir_ / "blocker";
+    std::ofstream(blocker) << "x";
+    const std::string missing = (blocker / "state").string();
     ga::AlertStore s(64 * 1024);
     std::string err;
     EXPECT_FALSE(s.open(missing, err));
-    EXPECT_NE(err.find("not-yet"), std::string::npos) << err; // the error names the place
+    EXPECT_NE(err.find("blocker/state"), std::string::npos) << err; // the error names the place
     for (int i = 0; i < 3; ++i)
         EXPECT_EQ(append(s, alert(i)), ga::AlertStore::AppendResult::NotDurable);
     EXPECT_EQ(s.not_persisted(), 3U);
     EXPECT_EQ(unsent(s).size(), 3U); // still sent
 
     s.maintain(0); // still failing: nothing written, nothing lost
-    EXPECT_FALSE(fs::exists(missing));
-    fs::create_directories(missing);
+    EXPECT_EQ(s.depth(), 3U);
+    fs::remove(blocker);
+    fs::create_directories(blocker);
     s.maintain(5'000); // within the 10 s retry delay: not yet
     EXPECT_FALSE(fs::exists(fs::path(missing) / "alerts.journal"));
-    s.maintain(20'000);
+    s.maintain(20'000); // the state dir is created again and the journal written from memory
     ASSERT_TRUE(fs::exists(fs::path(missing) / "alerts.journal"));
     EXPECT_EQ(append(s, alert(3)), ga::AlertStore::AppendResult::Stored);
 

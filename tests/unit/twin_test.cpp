@@ -357,6 +357,7 @@ TEST(TwinBuild, StatsExact)
 {
     ga::Stats s;
     s.messages_received = 100;
+    s.source_dropped = 5;
     s.alerts_accepted = 7;
     s.alerts_sent = 6;
     s.rejected[static_cast<std::size_t>(ga::Verdict::NotJson)] = 1;
@@ -376,12 +377,13 @@ TEST(TwinBuild, StatsExact)
     char buf[512];
     ga::BufWriter w(buf);
     ASSERT_TRUE(ga::build_stats_report(s, w));
-    EXPECT_EQ(w.view(),
-              R"J({"agentStats":{"messagesReceived":100,"alertsAccepted":7,"alertsSent":6,)J"
-              R"J("rejected":{"not_json":1,"bad_utf8":2,"too_deep":3,"too_large":4,)J"
-              R"J("path_absent":5,"not_number":6,"duplicate_key":7},"twinPatches":3,)J"
-              R"J("thresholdChanges":2,"reconnects":1,"queueDepth":0,)J"
-              R"J("queueDropped":18446744073709551615,"queueNotPersisted":9,"alertsResent":11}})J");
+    EXPECT_EQ(
+        w.view(),
+        R"J({"agentStats":{"messagesReceived":100,"sourceDropped":5,"alertsAccepted":7,"alertsSent":6,)J"
+        R"J("rejected":{"not_json":1,"bad_utf8":2,"too_deep":3,"too_large":4,)J"
+        R"J("path_absent":5,"not_number":6,"duplicate_key":7},"twinPatches":3,)J"
+        R"J("thresholdChanges":2,"reconnects":1,"queueDepth":0,)J"
+        R"J("queueDropped":18446744073709551615,"queueNotPersisted":9,"alertsResent":11}})J");
 
     cJSON* root = cJSON_ParseWithLength(w.view().data(), w.view().size());
     ASSERT_NE(root, nullptr);
