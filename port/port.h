@@ -62,8 +62,12 @@ class AppendFile
     [[nodiscard]] bool open(const std::string& path, std::string& err);
     void close();
     [[nodiscard]] bool is_open() const { return fd_ >= 0; }
-    /// Appends `head` then `body` as one write and syncs; on failure `err_no` is the errno.
-    [[nodiscard]] bool append(std::string_view head, std::string_view body, int& err_no);
+    /// Appends `head` then `body` as one write and, with `sync`, syncs it; on failure `err_no`
+    /// is the errno.
+    [[nodiscard]] bool
+    append(std::string_view head, std::string_view body, int& err_no, bool sync = true);
+    /// Makes every earlier append durable.
+    [[nodiscard]] bool sync(int& err_no);
     /// Cuts the file to `bytes` (a torn tail, or 0 to empty it).
     [[nodiscard]] bool truncate(std::uint64_t bytes);
     [[nodiscard]] std::uint64_t size() const { return size_; }

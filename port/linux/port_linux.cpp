@@ -198,7 +198,7 @@ void AppendFile::close()
     size_ = 0;
 }
 
-bool AppendFile::append(std::string_view head, std::string_view body, int& err_no)
+bool AppendFile::append(std::string_view head, std::string_view body, int& err_no, bool sync)
 {
     if (fd_ < 0)
     {
@@ -212,7 +212,7 @@ bool AppendFile::append(std::string_view head, std::string_view body, int& err_n
     do
         n = ::writev(fd_, iov, 2);
     while (n < 0 && errno == EINTR);
-    if (n == want && ::fdatasync(fd_) == 0)
+    if (n == want && (!sync || ::fdatasync(fd_) == 0))
     {
         size_ += static_cast<std::uint64_t>(n);
         return true;
@@ -221,6 +221,14 @@ bool AppendFile::append(std::string_view head, std::string_view body, int& err_n
     err_no = n < 0 || n == want ? errno : ENOSPC;
     if (n > 0)
         (void)::ftruncate(fd_, static_cast<off_t>(size_));
+    return false;
+}
+
+bool AppendFile::sync(int& err_no)
+{
+    if (fd_ >= 0 && ::fdatasync(fd_) == 0)
+        return true;
+    err_no = fd_ < 0 ? EBADF : errno;
     return false;
 }
 

@@ -156,7 +156,8 @@ bool AlertStore::rewrite_journal_locked(std::string& err)
     return true;
 }
 
-AlertStore::AppendResult AlertStore::append(std::string_view alert, std::uint64_t& seq, int& err_no)
+AlertStore::AppendResult
+AlertStore::append(std::string_view alert, std::uint64_t& seq, int& err_no, bool sync)
 {
     const std::lock_guard<std::mutex> lock(mu_);
     if (sizeof(RecordHeader) + alert.size() > ring_.capacity())
@@ -167,7 +168,10 @@ AlertStore::AppendResult AlertStore::append(std::string_view alert, std::uint64_
     {
         const JournalHeader h{kMagic, static_cast<std::uint32_t>(alert.size()), seq, crc32(alert),
                               0};
-        durable = journal_.append({reinterpret_cast<const char*>(&h), sizeof h}, alert, err_no);
+        durable =
+            journal_.append({reinterpret_cast<const char*>(&h), sizeof h}, alert, err_no, sync);
+        if (durable)
+            unsynced_ = sync ? 0 : unsynced_ + 1;
         if (!durable)
         {
             // From here on the journal misses records: appends stop until maintain() rewrites it.
@@ -192,6 +196,24 @@ AlertStore::AppendResult AlertStore::append(std::string_view alert, std::uint64_
     ring_.push(alert.data(), alert.size());
     ++count_;
     return durable ? AppendResult::Stored : AppendResult::NotDurable;
+}
+
+void AlertStore::commit()
+{
+    const std::lock_guard<std::mutex> lock(mu_);
+    if (unsynced_ == 0 || !journal_in_sync_)
+        return;
+    int err_no = 0;
+    if (!journal_.sync(err_no))
+    {
+        // What was written may not be on disk: count it and rewrite the journal from memory.
+        not_persisted_ += unsynced_;
+        journal_in_sync_ = false;
+        next_repair_ms_ = 0;
+        port::log(port::Level::Err, "store: cannot sync the alert journal in %s: %s", dir_.c_str(),
+                  std::strerror(err_no));
+    }
+    unsynced_ = 0;
 }
 
 void AlertStore::drop_front_locked()

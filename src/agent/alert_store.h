@@ -45,7 +45,12 @@ class AlertStore
         NotDurable, // in memory only: the journal cannot be written (disk full, read-only, ...)
         TooLarge,   // bigger than the whole store
     };
-    [[nodiscard]] AppendResult append(std::string_view alert, std::uint64_t& seq, int& err_no);
+    /// With `sync` false the alert is written but made durable only by the next commit() (or
+    /// the next synced append): one fdatasync for a batch from a source that acknowledges nothing.
+    [[nodiscard]] AppendResult
+    append(std::string_view alert, std::uint64_t& seq, int& err_no, bool sync = true);
+    /// Makes the alerts appended without sync durable.
+    void commit();
 
     /// Copies the next alert not yet handed out for sending; false when none.
     [[nodiscard]] bool next_unsent(std::uint64_t& seq, std::span<char> out, std::size_t& len);
@@ -88,6 +93,7 @@ class AlertStore
     std::string dir_;
     port::AppendFile journal_;
     bool journal_in_sync_ = true;          // every record in memory is also in the journal
+    std::uint64_t unsynced_ = 0;           // appended without sync since the last fdatasync
     std::uint64_t journal_good_bytes_ = 0; // end of the last whole record found by reload()
     std::int64_t next_repair_ms_ = 0;
     std::int64_t next_repair_log_ms_ = 0;

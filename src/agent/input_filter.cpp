@@ -12,7 +12,7 @@ namespace
 constexpr std::int64_t kRejectLogIntervalMs = 60000;
 }
 
-Verdict InputFilter::decide(std::string_view message)
+Verdict InputFilter::decide(std::string_view message, bool batched)
 {
     ++received_;
     const ScanResult r = scan_sensor_message(message, path_, threshold());
@@ -37,7 +37,7 @@ Verdict InputFilter::decide(std::string_view message)
     ++accepted_;
     std::uint64_t seq = 0;
     int err_no = 0;
-    switch (store_.append(message, seq, err_no))
+    switch (store_.append(message, seq, err_no, !batched))
     {
     case AlertStore::AppendResult::Stored:
         break;

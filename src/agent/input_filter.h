@@ -26,8 +26,10 @@ class InputFilter
     {
     }
 
-    /// Scans, counts, and appends an alert to the store when above the threshold.
-    Verdict decide(std::string_view message);
+    /// Scans, counts, and appends an alert to the store when above the threshold; durable on
+    /// return unless `batched`, where commit() makes a batch durable with one sync.
+    Verdict decide(std::string_view message, bool batched = false);
+    void commit() { store_.commit(); }
 
     void set_threshold(double t) { threshold_.store(t, std::memory_order_relaxed); }
     [[nodiscard]] double threshold() const { return threshold_.load(std::memory_order_relaxed); }

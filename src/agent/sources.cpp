@@ -108,8 +108,11 @@ bool UdpSource::open(const std::string& bind, std::string& err)
 
 void UdpSource::drain(InputFilter& filter)
 {
+    // A UDP sender gets no acknowledgement, so a batch of alerts shares one journal sync (made
+    // before any of them is sent). The batch is bounded to keep the loop responsive.
+    constexpr int kBatch = 256;
     const std::size_t cap = ScanLimits{}.max_bytes + 1;
-    for (;;)
+    for (int k = 0; k < kBatch; ++k)
     {
         // MSG_TRUNC returns the datagram's real length, so an oversized one is seen as too large
         // rather than as truncated JSON.
@@ -122,7 +125,7 @@ void UdpSource::drain(InputFilter& filter)
         msg.msg_controllen = sizeof control;
         const ssize_t n = ::recvmsg(fd_, &msg, MSG_TRUNC);
         if (n < 0)
-            return;
+            break;
         for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
         {
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
@@ -144,8 +147,9 @@ void UdpSource::drain(InputFilter& filter)
             }
         }
         const auto len = static_cast<std::size_t>(n);
-        (void)filter.decide(std::string_view(buf_.get(), len < cap ? len : cap));
+        (void)filter.decide(std::string_view(buf_.get(), len < cap ? len : cap), true);
     }
+    filter.commit();
 }
 
 MqttSource::~MqttSource()

@@ -79,6 +79,26 @@ TEST_F(AlertStoreTest, UnacknowledgedAlertsSurviveADropOfTheStoreInOrder)
               (std::vector<std::string>{alert(0), alert(1), alert(2), alert(3), alert(4)}));
 }
 
+TEST_F(AlertStoreTest, ABatchCommittedWithOneSyncIsReloadedLikeSingleAppends)
+{
+    {
+        ga::AlertStore s(64 * 1024);
+        std::string err;
+        ASSERT_TRUE(s.open(dir(), err)) << err;
+        std::uint64_t seq = 0;
+        int err_no = 0;
+        for (int i = 0; i < 3; ++i)
+            ASSERT_EQ(s.append(alert(i), seq, err_no, false), ga::AlertStore::AppendResult::Stored);
+        s.commit();
+        ASSERT_EQ(append(s, alert(3)), ga::AlertStore::AppendResult::Stored);
+        EXPECT_EQ(s.not_persisted(), 0U);
+    }
+    ga::AlertStore again(64 * 1024);
+    std::string err;
+    ASSERT_TRUE(again.open(dir(), err)) << err;
+    EXPECT_EQ(unsent(again), (std::vector<std::string>{alert(0), alert(1), alert(2), alert(3)}));
+}
+
 TEST_F(AlertStoreTest, AcknowledgedAlertsAreNotReloaded)
 {
     {
