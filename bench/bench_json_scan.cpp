@@ -45,24 +45,26 @@ std::atomic<std::uint64_t> g_allocs{0};
 // shared library too (cJSON, libstdc++), so all heap use in the process is counted; free stays
 // glibc's, which matches because the memory comes from glibc. Sanitizer builds skip the hook:
 // their allocator would not accept glibc's blocks.
+// NOLINTBEGIN(bugprone-reserved-identifier): glibc's own names
 extern "C" void* __libc_malloc(std::size_t size);
-extern "C" void* __libc_calloc(std::size_t n, std::size_t size);
-extern "C" void* __libc_realloc(void* p, std::size_t size);
+extern "C" void* __libc_calloc(std::size_t nmemb, std::size_t size);
+extern "C" void* __libc_realloc(void* ptr, std::size_t size);
+// NOLINTEND(bugprone-reserved-identifier)
 
 extern "C" void* malloc(std::size_t size) noexcept
 {
     g_allocs.fetch_add(1, std::memory_order_relaxed);
     return __libc_malloc(size);
 }
-extern "C" void* calloc(std::size_t n, std::size_t size) noexcept
+extern "C" void* calloc(std::size_t nmemb, std::size_t size) noexcept
 {
     g_allocs.fetch_add(1, std::memory_order_relaxed);
-    return __libc_calloc(n, size);
+    return __libc_calloc(nmemb, size);
 }
-extern "C" void* realloc(void* p, std::size_t size) noexcept
+extern "C" void* realloc(void* ptr, std::size_t size) noexcept
 {
     g_allocs.fetch_add(1, std::memory_order_relaxed);
-    return __libc_realloc(p, size);
+    return __libc_realloc(ptr, size);
 }
 #endif
 
@@ -94,11 +96,11 @@ void operator delete[](void* p) noexcept
 {
     std::free(p);
 }
-void operator delete(void* p, std::size_t) noexcept
+void operator delete(void* p, std::size_t /*size*/) noexcept
 {
     std::free(p);
 }
-void operator delete[](void* p, std::size_t) noexcept
+void operator delete[](void* p, std::size_t /*size*/) noexcept
 {
     std::free(p);
 }
@@ -125,7 +127,8 @@ const std::vector<std::string>& corpus()
     static const std::vector<std::string> messages = []
     {
         std::vector<std::string> out;
-        std::mt19937_64 rng(20261122);
+        // A fixed seed on purpose: every run measures the same corpus.
+        std::mt19937_64 rng(20261122); // NOLINT(cert-msc51-cpp)
         std::uniform_real_distribution<double> machine_temp(20.0, 100.0);
         std::uniform_real_distribution<double> pressure(1.0, 10.0);
         std::uniform_real_distribution<double> ambient_temp(20.5, 21.5);
@@ -142,8 +145,8 @@ const std::vector<std::string>& corpus()
             m += R"(,"humidity":)";
             m += std::to_string(humidity(rng));
             std::array<char, 64> ts{};
-            std::snprintf(ts.data(), ts.size(), "2026-11-22T14:%02zu:%02zu.%07dZ", (i / 60) % 60,
-                          i % 60, ticks(rng));
+            (void)std::snprintf(ts.data(), ts.size(), "2026-11-22T14:%02zu:%02zu.%07dZ",
+                                (i / 60) % 60, i % 60, ticks(rng));
             m += R"(},"timeCreated":")";
             m += ts.data();
             m += R"("})";
@@ -188,7 +191,7 @@ void BM_Scanner(benchmark::State& state)
     std::size_t i = 0;
     std::size_t above = 0;
     const std::uint64_t before = g_allocs.load(std::memory_order_relaxed);
-    for (auto _ : state)
+    for ([[maybe_unused]] auto _ : state)
     {
         const ga::ScanResult r = ga::scan_sensor_message(msgs[i], path, kThreshold);
         above += r.verdict == ga::Verdict::Above ? 1U : 0U;
@@ -204,7 +207,7 @@ void BM_CJson(benchmark::State& state)
     std::size_t i = 0;
     std::size_t above = 0;
     const std::uint64_t before = g_allocs.load(std::memory_order_relaxed);
-    for (auto _ : state)
+    for ([[maybe_unused]] auto _ : state)
     {
         const std::string& m = msgs[i];
         cJSON* root = cJSON_ParseWithLength(m.data(), m.size());

@@ -8,8 +8,8 @@ pkgs=(cmake make g++ pkg-config ca-certificates openssl file
       mosquitto mosquitto-dev mosquitto-clients
       python3 python3-paho-mqtt)
 if [[ $what == test ]]; then
-  pkgs+=(googletest libgtest-dev libbenchmark-dev clang clang-format libclang-rt-dev
-         g++-arm-linux-gnueabihf qemu-user-static nodejs npm python3-pytest procps)
+  pkgs+=(googletest libgtest-dev libbenchmark-dev clang clang-format clang-tidy cppcheck
+         libclang-rt-dev g++-arm-linux-gnueabihf qemu-user-static nodejs npm python3-pytest procps)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

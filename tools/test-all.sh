@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds native, asan and armhf, and runs the
-# whole suite natively, under ASan+UBSan, and on ARM32 under qemu-arm. Exits non-zero on any failure.
+# whole suite natively, under ASan+UBSan, and on ARM32 under qemu-arm, then the format and lint
+# gates (clang-format, clang-tidy + cppcheck). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -19,6 +20,7 @@ run_preset native
 run_preset asan
 run_preset armhf
 tools/format-check.sh || status=1
+tools/lint.sh build/native || status=1
 echo "=============== file on the armhf agent ==============="
 file build/armhf/src/gateway-agent 2>/dev/null || true
 exit $status

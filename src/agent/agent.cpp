@@ -33,7 +33,7 @@ constexpr std::int64_t kBackoffBaseMs = 1000;
 constexpr std::int64_t kBackoffCapMs = 60000;
 constexpr std::int64_t kStableAfterMs = 60000;
 constexpr std::int64_t kAuthRetryMs = 60000;
-constexpr std::size_t kPayloadBytes = 128U * 1024U; // twin documents and method payloads
+constexpr std::size_t kPayloadBytes = std::size_t{128} * 1024U; // twin docs, method payloads
 constexpr std::size_t kTopicBytes = 1024U;
 
 enum class LinkState

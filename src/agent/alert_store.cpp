@@ -12,7 +12,7 @@ namespace ga
 namespace
 {
 constexpr std::uint32_t kMagic = 0x4C414147U; // "GAAL"
-constexpr std::uint64_t kCompactBytes = 256U * 1024U;
+constexpr std::uint64_t kCompactBytes = std::uint64_t{256} * 1024U;
 
 struct JournalHeader
 {

@@ -156,7 +156,8 @@ void HubLink::on_connect_failed(void* ctx, void* resp)
     (void)self->inbox_.push(EventType::ConnectFailed, code, 0, 0, {}, msg);
 }
 
-void HubLink::on_connection_lost(void* ctx, char* cause)
+// `char* cause`, not const: paho's MQTTAsync_connectionLost type fixes the signature.
+void HubLink::on_connection_lost(void* ctx, char* cause) // NOLINT(readability-non-const-parameter)
 {
     auto* self = static_cast<HubLink*>(ctx);
     (void)self->inbox_.push(EventType::ConnectionLost, 0, 0, 0, {},

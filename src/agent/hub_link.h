@@ -60,7 +60,7 @@ class HubLink
     static void on_connected(void* ctx, void* resp);
     static void on_connect_failed(void* ctx, void* resp);
     static void on_connection_lost(void* ctx, char* cause);
-    static int on_message(void* ctx, char* topic, int topic_len, void* msg);
+    static int on_message(void* ctx, char* topic, int topic_len, void* message);
     static void on_subscribed(void* ctx, void* resp);
     static void on_subscribe_failed(void* ctx, void* resp);
     static void on_disconnected(void* ctx, void* resp);

@@ -40,7 +40,6 @@ Verdict InputFilter::decide(std::string_view message, bool batched)
     switch (store_.append(message, seq, err_no, !batched))
     {
     case AlertStore::AppendResult::Stored:
-        break;
     case AlertStore::AppendResult::NotDurable: // logged by the store, counted there
         break;
     case AlertStore::AppendResult::TooLarge:

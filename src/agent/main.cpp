@@ -29,7 +29,7 @@ void usage()
 
 int config_error(const std::string& msg)
 {
-    std::fprintf(stderr, "gateway-agent: %s\n", msg.c_str());
+    (void)std::fprintf(stderr, "gateway-agent: %s\n", msg.c_str());
     return kExitConfig;
 }
 } // namespace
@@ -59,8 +59,8 @@ int main(int argc, char** argv)
         }
         else
         {
-            std::fprintf(stderr, "gateway-agent: unknown argument '%s' (try --help)\n",
-                         arg.c_str());
+            (void)std::fprintf(stderr, "gateway-agent: unknown argument '%s' (try --help)\n",
+                               arg.c_str());
             return 64; // EX_USAGE
         }
     }

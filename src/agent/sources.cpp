@@ -207,7 +207,8 @@ void MqttSource::on_connected(void* ctx, char* /*cause*/)
               rc == MQTTASYNC_SUCCESS ? "" : " failed");
 }
 
-void MqttSource::on_lost(void* /*ctx*/, char* cause)
+// `char* cause`, not const: paho's MQTTAsync_connectionLost type fixes the signature.
+void MqttSource::on_lost(void* /*ctx*/, char* cause) // NOLINT(readability-non-const-parameter)
 {
     port::log(port::Level::Warning, "mqtt source: connection lost (%s); retrying",
               cause != nullptr ? cause : "no cause given");

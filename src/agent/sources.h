@@ -63,7 +63,7 @@ class MqttSource
                              std::string& err);
 
   private:
-    static int on_message(void* ctx, char* topic, int topic_len, void* msg);
+    static int on_message(void* ctx, char* topic, int topic_len, void* message);
     static void on_connected(void* ctx, char* cause);
     static void on_lost(void* ctx, char* cause);
     InputFilter& filter_;

@@ -15,6 +15,7 @@
 
 #include "json_scan.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -239,14 +240,7 @@ const KeyDef* find_key(std::string_view section, std::string_view key)
 
 bool known_section(std::string_view section)
 {
-    for (const auto& k : kKeys)
-    {
-        if (k.section == section)
-        {
-            return true;
-        }
-    }
-    return false;
+    return std::ranges::any_of(kKeys, [section](const auto& k) { return k.section == section; });
 }
 
 std::size_t key_index(const KeyDef* k)
@@ -477,7 +471,7 @@ std::string format_double(double d)
     {
         return "?";
     }
-    return std::string(buf, ptr);
+    return {buf, ptr};
 }
 
 // The value part of a `key = value` line: trimmed, with a trailing " # comment" removed.
@@ -501,14 +495,9 @@ bool plausible_key(std::string_view key)
     {
         return false;
     }
-    for (char c : key)
-    {
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-        {
-            return false;
-        }
-    }
-    return true;
+    return std::ranges::all_of(
+        key, [](char c)
+        { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
 }
 
 struct ParseState

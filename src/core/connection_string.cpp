@@ -3,6 +3,7 @@
 
 #include "sas.h"
 
+#include <algorithm>
 #include <cstddef>
 
 namespace ga
@@ -55,14 +56,7 @@ bool valid_id(std::string_view v)
     {
         return false;
     }
-    for (char c : v)
-    {
-        if (!is_id_char(c))
-        {
-            return false;
-        }
-    }
-    return true;
+    return std::ranges::all_of(v, is_id_char);
 }
 
 bool valid_host(std::string_view v)
@@ -71,14 +65,7 @@ bool valid_host(std::string_view v)
     {
         return false;
     }
-    for (char c : v)
-    {
-        if (!is_host_char(c))
-        {
-            return false;
-        }
-    }
-    return true;
+    return std::ranges::all_of(v, is_host_char);
 }
 
 ConnStrResult fail(ConnStrError e, std::string_view key = {})

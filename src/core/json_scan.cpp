@@ -732,7 +732,7 @@ Status Scanner::run()
             {
                 expect = is_object_[depth_ - 1] ? Expect::Key : Expect::Value;
             }
-            else if (c == (is_object_[depth_ - 1] ? '}' : ']'))
+            else if (is_object_[depth_ - 1] ? c == '}' : c == ']')
             {
                 close();
             }

@@ -50,7 +50,7 @@ inline constexpr std::size_t kMaxScanDepth = 128;
 
 struct ScanLimits
 {
-    std::size_t max_bytes = 64U * 1024U;
+    std::size_t max_bytes = std::size_t{64} * 1024U;
     std::size_t max_depth = 32;
 };
 

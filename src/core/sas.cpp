@@ -25,7 +25,7 @@ bool is_b64_char(char c)
 // Wipes the decoded key on every exit path.
 struct KeyBuffer
 {
-    unsigned char bytes[kMaxKeyBytes];
+    unsigned char bytes[kMaxKeyBytes]{};
     std::size_t len = 0;
     KeyBuffer() = default;
     KeyBuffer(const KeyBuffer&) = delete;

@@ -379,7 +379,7 @@ TwinError parse_desired_patch(std::string_view body, DesiredUpdate& out)
 bool build_threshold_ack(
     double value, int ac, std::int64_t av, std::string_view description, BufWriter& out)
 {
-    out.append("{\"").append(kThresholdProperty).append("\":{\"value\":");
+    out.append("{\"").append(kThresholdProperty).append(R"(":{"value":)");
     if (!append_json_number(out, value))
     {
         return false;

@@ -60,6 +60,6 @@ struct DesiredUpdate
 [[nodiscard]] bool build_stats_report(const Stats& stats, BufWriter& out);
 
 /// Bytes of arena cJSON may use for one document (twin sections are at most 32 KB each).
-inline constexpr std::size_t kTwinArenaBytes = 256U * 1024U;
+inline constexpr std::size_t kTwinArenaBytes = std::size_t{256} * 1024U;
 
 } // namespace ga

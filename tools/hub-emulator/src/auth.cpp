@@ -135,7 +135,9 @@ std::optional<SasToken> parse_sas(std::string_view password, std::string* why)
         return std::nullopt;
     }
     SasToken t;
-    bool have_sr = false, have_sig = false, have_se = false;
+    bool have_sr = false;
+    bool have_sig = false;
+    bool have_se = false;
     for (auto part : split(fields, '&'))
     {
         size_t eq = part.find('=');

@@ -16,8 +16,8 @@ struct Identity
 {
     std::string device;
     std::string module;
-    std::string id() const { return module.empty() ? device : device + "/" + module; }
-    bool is_module() const { return !module.empty(); }
+    [[nodiscard]] std::string id() const { return module.empty() ? device : device + "/" + module; }
+    [[nodiscard]] bool is_module() const { return !module.empty(); }
 };
 
 /// Splits a client id "d" or "d/m". nullopt when empty or with more than one '/'.

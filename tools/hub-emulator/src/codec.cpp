@@ -161,7 +161,7 @@ std::string hmac_sha256(std::string_view key, std::string_view message)
     unsigned int len = 0;
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
          reinterpret_cast<const unsigned char*>(message.data()), message.size(), md.data(), &len);
-    return std::string(reinterpret_cast<const char*>(md.data()), len);
+    return {reinterpret_cast<const char*>(md.data()), len};
 }
 
 bool equal_constant_time(std::string_view a, std::string_view b)

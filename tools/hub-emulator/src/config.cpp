@@ -2,6 +2,7 @@
 
 #include "codec.h"
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 
@@ -39,14 +40,14 @@ bool valid_id(std::string_view id)
 {
     if (id.empty() || id.size() > 128 || id[0] == '$')
         return false;
-    for (char c : id)
-    {
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  std::string_view("-:.+%_*?!(),=@'").find(c) != std::string_view::npos;
-        if (!ok)
-            return false;
-    }
-    return true;
+    return std::ranges::all_of(id,
+                               [](char c)
+                               {
+                                   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                          (c >= '0' && c <= '9') ||
+                                          std::string_view("-:.+%_*?!(),=@'").find(c) !=
+                                              std::string_view::npos;
+                               });
 }
 
 std::string upper(std::string_view s)
@@ -127,8 +128,9 @@ std::optional<Route> parse_route(std::string_view text, std::string* why)
     while (true)
     {
         size_t s = path.find('/', start);
-        parts.push_back(path.substr(start, s == path.npos ? path.npos : s - start));
-        if (s == path.npos)
+        parts.push_back(
+            path.substr(start, s == std::string_view::npos ? std::string_view::npos : s - start));
+        if (s == std::string_view::npos)
             break;
         start = s + 1;
     }

@@ -50,7 +50,7 @@ struct Config
     std::vector<IdentityConf> identities;
     std::vector<Route> routes;
 
-    const IdentityConf* find(std::string_view id) const;
+    [[nodiscard]] const IdentityConf* find(std::string_view id) const;
 };
 
 /// Parses the line format documented in README.md. nullopt with "line N: ..." in *why.

@@ -56,13 +56,13 @@ std::string payload_as_json(std::string_view payload)
 
 std::string iso_time(int64_t now_ms)
 {
-    std::time_t t = static_cast<std::time_t>(now_ms / 1000);
+    auto t = static_cast<std::time_t>(now_ms / 1000);
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    (void)std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
     char out[48];
-    std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(now_ms % 1000));
+    (void)std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(now_ms % 1000));
     return out;
 }
 
@@ -85,8 +85,8 @@ Hub::Hub(Config cfg, std::string control_secret, Outbox& out)
     policy_.audience_hosts.push_back(cfg_.hub);
     if (!cfg_.edge.empty())
     {
-        policy_.audience_hosts.push_back("localhost");
-        policy_.audience_hosts.push_back("127.0.0.1");
+        policy_.audience_hosts.emplace_back("localhost");
+        policy_.audience_hosts.emplace_back("127.0.0.1");
     }
     for (const auto& g : cfg_.gateway_hosts)
         policy_.audience_hosts.push_back(g);
@@ -166,7 +166,7 @@ AuthDecision Hub::on_auth(const void* conn,
 
 bool Hub::on_acl(std::string_view client_id, std::string_view topic, int access, int qos)
 {
-    if (control_clients_.count(std::string(client_id)))
+    if (control_clients_.contains(std::string(client_id)))
     {
         if (access == kWrite)
             return topic.substr(0, 12) == "$hubctl/req/";
@@ -253,7 +253,7 @@ bool Hub::on_message(std::string_view client_id,
 {
     (void)qos;
     std::string id(client_id);
-    if (control_clients_.count(id))
+    if (control_clients_.contains(id))
     {
         constexpr std::string_view kReq = "$hubctl/req/";
         if (topic.substr(0, kReq.size()) == kReq)
@@ -280,7 +280,7 @@ bool Hub::on_message(std::string_view client_id,
         if (!v)
         {
             out_.publish(id, "$iothub/twin/res/400/?$rid=" + info.rid,
-                         "{\"errorCode\":400004,\"message\":" + json_string(why) + "}", 0);
+                         R"({"errorCode":400004,"message":)" + json_string(why) + "}", 0);
             return false;
         }
         dirty_ = true;
@@ -559,12 +559,11 @@ void Hub::handle_control(std::string_view client_id,
             else if (!c.connected || !c.sub_methods)
             {
                 count("methods_404");
-                reply(
-                    cc, reqid,
-                    std::string("{\"status\":404,\"payload\":{\"errorCode\":404103,\"message\":") +
-                        json_string(c.connected ? "Device is not subscribed to direct methods."
-                                                : "Timed out waiting for device to connect.") +
-                        "}}");
+                reply(cc, reqid,
+                      std::string(R"({"status":404,"payload":{"errorCode":404103,"message":)") +
+                          json_string(c.connected ? "Device is not subscribed to direct methods."
+                                                  : "Timed out waiting for device to connect.") +
+                          "}}");
             }
             else
             {
@@ -599,7 +598,7 @@ void Hub::handle_control(std::string_view client_id,
     else if (cmd == "follow")
     {
         followers_.insert(cc);
-        reply(cc, reqid, "{\"following\":true,\"next\":" + std::to_string(next_seq_) + "}");
+        reply(cc, reqid, R"({"following":true,"next":)" + std::to_string(next_seq_) + "}");
     }
     else if (cmd == "send-input")
     {

@@ -75,16 +75,16 @@ class Hub
     void on_tick(int64_t now_ms);
 
     /// Durable state (twins, subscriptions, counters) as JSON, and its restore.
-    std::string state_json() const;
+    [[nodiscard]] std::string state_json() const;
     bool load_state(std::string_view json);
     /// Upstream records (JSON lines) not yet handed out for appending to the journal.
     std::vector<std::string> take_new_records();
     /// Restores one journal line (at start-up).
     void load_record(std::string_view line);
-    bool dirty() const { return dirty_; }
+    [[nodiscard]] bool dirty() const { return dirty_; }
     void clear_dirty() { dirty_ = false; }
 
-    const Config& config() const { return cfg_; }
+    [[nodiscard]] const Config& config() const { return cfg_; }
 
   private:
     struct Client

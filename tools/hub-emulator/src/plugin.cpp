@@ -21,6 +21,8 @@
 
 // mosquitto 2.0.x has no plugin call for CONNACK 3 (server unavailable); its own sender is
 // exported from the broker binary. Weak, so a broker without it falls back to closing the socket.
+// The reserved-looking name is mosquitto's own symbol.
+// NOLINTNEXTLINE(bugprone-reserved-identifier)
 extern "C" int send__connack(struct mosquitto* context,
                              uint8_t ack,
                              uint8_t reason_code,
@@ -87,12 +89,18 @@ void save_state(PluginState& st)
     auto lines = st.hub->take_new_records();
     if (st.journal && !lines.empty())
     {
+        // A stream's write errors are sticky, so one check after the flush covers every line.
         for (const auto& l : lines)
         {
-            std::fwrite(l.data(), 1, l.size(), st.journal);
-            std::fputc('\n', st.journal);
+            (void)std::fwrite(l.data(), 1, l.size(), st.journal);
+            (void)std::fputc('\n', st.journal);
         }
-        std::fflush(st.journal);
+        if (std::fflush(st.journal) != 0 || std::ferror(st.journal) != 0)
+        {
+            mosquitto_log_printf(MOSQ_LOG_WARNING, "hub: cannot append to messages.jsonl: %s",
+                                 std::strerror(errno));
+            std::clearerr(st.journal);
+        }
     }
     if (!st.hub->dirty())
         return;
@@ -102,13 +110,20 @@ void save_state(PluginState& st)
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f)
         return;
-    std::fwrite(json.data(), 1, json.size(), f);
-    std::fclose(f);
-    std::rename(tmp.c_str(), dst.c_str());
+    // Only a complete file replaces state.json; on failure the state stays dirty for the next save.
+    const bool written = std::fwrite(json.data(), 1, json.size(), f) == json.size();
+    const bool closed = std::fclose(f) == 0;
+    if (!written || !closed || std::rename(tmp.c_str(), dst.c_str()) != 0)
+    {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "hub: cannot save %s: %s", dst.c_str(),
+                             std::strerror(errno));
+        (void)std::remove(tmp.c_str());
+        return;
+    }
     st.hub->clear_dirty();
 }
 
-int on_basic_auth(int, void* event_data, void* userdata)
+int on_basic_auth(int /*event*/, void* event_data, void* userdata)
 {
     auto* st = static_cast<PluginState*>(userdata);
     auto* ev = static_cast<mosquitto_evt_basic_auth*>(event_data);
@@ -129,7 +144,7 @@ int on_basic_auth(int, void* event_data, void* userdata)
     return MOSQ_ERR_AUTH; // CONNACK 5
 }
 
-int on_acl_check(int, void* event_data, void* userdata)
+int on_acl_check(int /*event*/, void* event_data, void* userdata)
 {
     auto* st = static_cast<PluginState*>(userdata);
     auto* ev = static_cast<mosquitto_evt_acl_check*>(event_data);
@@ -138,7 +153,7 @@ int on_acl_check(int, void* event_data, void* userdata)
     return ok ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
 }
 
-int on_message(int, void* event_data, void* userdata)
+int on_message(int /*event*/, void* event_data, void* userdata)
 {
     auto* st = static_cast<PluginState*>(userdata);
     auto* ev = static_cast<mosquitto_evt_message*>(event_data);
@@ -151,7 +166,7 @@ int on_message(int, void* event_data, void* userdata)
     return MOSQ_ERR_SUCCESS;
 }
 
-int on_tick(int, void*, void* userdata)
+int on_tick(int /*event*/, void* /*event_data*/, void* userdata)
 {
     auto* st = static_cast<PluginState*>(userdata);
     int64_t now = now_ms();
@@ -164,7 +179,7 @@ int on_tick(int, void*, void* userdata)
     return MOSQ_ERR_SUCCESS;
 }
 
-int on_disconnect(int, void* event_data, void* userdata)
+int on_disconnect(int /*event*/, void* event_data, void* userdata)
 {
     auto* st = static_cast<PluginState*>(userdata);
     auto* ev = static_cast<mosquitto_evt_disconnect*>(event_data);
@@ -255,7 +270,7 @@ extern "C"
         return MOSQ_ERR_SUCCESS;
     }
 
-    int mosquitto_plugin_cleanup(void* userdata, struct mosquitto_opt*, int)
+    int mosquitto_plugin_cleanup(void* userdata, struct mosquitto_opt* /*options*/, int /*count*/)
     {
         auto* st = static_cast<PluginState*>(userdata);
         if (!st)
@@ -267,7 +282,7 @@ extern "C"
         mosquitto_callback_unregister(st->id, MOSQ_EVT_DISCONNECT, on_disconnect, nullptr);
         save_state(*st);
         if (st->journal)
-            std::fclose(st->journal);
+            (void)std::fclose(st->journal); // at shutdown; appends were checked when flushed
         delete st;
         g_state = nullptr;
         return MOSQ_ERR_SUCCESS;

@@ -119,7 +119,8 @@ PubInfo classify_publish(std::string_view topic, const Identity& who)
         std::string_view bag = topic.substr(events.size() + 1);
         if (!bag.empty() && bag.back() == '/')
             bag.remove_suffix(1);
-        if (bag.find('/') != std::string_view::npos || bag.find_first_of("+#") != bag.npos)
+        if (bag.find('/') != std::string_view::npos ||
+            bag.find_first_of("+#") != std::string_view::npos)
             return info;
         info.kind = PubKind::Telemetry;
         info.bag = std::string(bag);
@@ -168,9 +169,10 @@ SubKind subscription_kind(std::string_view filter)
         return SubKind::DesiredPatches;
     if (filter == "$iothub/methods/POST/#")
         return SubKind::Methods;
-    if (starts_with(filter, "devices/") && filter.find("/messages/devicebound/") != filter.npos)
+    if (starts_with(filter, "devices/") &&
+        filter.find("/messages/devicebound/") != std::string_view::npos)
         return SubKind::C2D;
-    if (starts_with(filter, "devices/") && filter.find("/modules/") != filter.npos)
+    if (starts_with(filter, "devices/") && filter.find("/modules/") != std::string_view::npos)
         return SubKind::Inputs;
     return SubKind::None;
 }
@@ -223,7 +225,8 @@ bool read_allowed(std::string_view topic, const Identity& who)
 
 bool topic_matches(std::string_view filter, std::string_view topic)
 {
-    size_t fi = 0, ti = 0;
+    size_t fi = 0;
+    size_t ti = 0;
     if (!topic.empty() && topic[0] == '$' && !filter.empty() &&
         (filter[0] == '#' || filter[0] == '+'))
         return false;
@@ -231,19 +234,21 @@ bool topic_matches(std::string_view filter, std::string_view topic)
     {
         size_t fe = filter.find('/', fi);
         size_t te = topic.find('/', ti);
-        std::string_view f = filter.substr(fi, fe == filter.npos ? filter.npos : fe - fi);
+        std::string_view f =
+            filter.substr(fi, fe == std::string_view::npos ? std::string_view::npos : fe - fi);
         if (f == "#")
             return true;
         if (ti > topic.size())
             return false;
-        std::string_view t = topic.substr(ti, te == topic.npos ? topic.npos : te - ti);
+        std::string_view t =
+            topic.substr(ti, te == std::string_view::npos ? std::string_view::npos : te - ti);
         if (f != "+" && f != t)
             return false;
-        if (fe == filter.npos && te == topic.npos)
+        if (fe == std::string_view::npos && te == std::string_view::npos)
             return true;
-        if (fe == filter.npos)
+        if (fe == std::string_view::npos)
             return false;
-        if (te == topic.npos)
+        if (te == std::string_view::npos)
         {
             // filter continues: only "/#" may match the parent level
             return filter.substr(fe + 1) == "#";

@@ -22,14 +22,14 @@ class Twin
     Twin& operator=(Twin&& other) noexcept;
 
     /// {"desired":{...,"$version":n},"reported":{...,"$version":m}}
-    std::string to_json() const;
+    [[nodiscard]] std::string to_json() const;
     /// Merges a reported patch (null deletes). Returns the new reported version, or nullopt with
     /// *why when the body is not a JSON object.
     std::optional<int64_t> patch_reported(std::string_view body, std::string* why);
     /// Merges a desired patch; returns the push body (the patch plus "$version"), or nullopt.
     std::optional<std::string> patch_desired(std::string_view body, std::string* why);
-    int64_t desired_version() const { return desired_version_; }
-    int64_t reported_version() const { return reported_version_; }
+    [[nodiscard]] int64_t desired_version() const { return desired_version_; }
+    [[nodiscard]] int64_t reported_version() const { return reported_version_; }
 
     /// Restores from to_json() output. False if malformed.
     bool load(std::string_view json);
