@@ -416,8 +416,7 @@ void Agent::handle_events()
             if (!requested)
                 port::log(port::Level::Warning, "hub link: connection lost (%.*s)",
                           static_cast<int>(payload.size()), payload.data());
-            const bool was_up = state_ == LinkState::Online || state_ == LinkState::Subscribing;
-            on_offline();
+            on_offline(); // resets the backoff only after a stable Online period
             if (requested && reconnect_when_down_)
             {
                 reconnect_when_down_ = false;
@@ -426,8 +425,6 @@ void Agent::handle_events()
             else if (state_ != LinkState::Connecting)
             {
                 state_ = LinkState::Waiting;
-                if (was_up && port::monotonic_ms() - online_since_ms_ >= kStableAfterMs)
-                    attempt_ = 0; // a stable connection resets the backoff
                 schedule_reconnect(false);
             }
             break;

@@ -30,6 +30,12 @@ HubLink::~HubLink()
 bool HubLink::create(const HubLinkSettings& s, std::string& err)
 {
     settings_ = s;
+    return create_client(err);
+}
+
+bool HubLink::create_client(std::string& err)
+{
+    const HubLinkSettings& s = settings_;
     MQTTAsync_createOptions opts = MQTTAsync_createOptions_initializer;
     opts.MQTTVersion = MQTTVERSION_3_1_1;
     opts.sendWhileDisconnected = 0; // the alert store, not paho, keeps what waits offline
@@ -58,6 +64,27 @@ bool HubLink::create(const HubLinkSettings& s, std::string& err)
 
 bool HubLink::connect(const std::string& password)
 {
+    if (needs_fresh_client_.exchange(false))
+    {
+        // After a lost connection paho 1.3 may still hold a half-sent QoS 1 PUBLISH that it would
+        // resend on the resumed session, and a reset during a publish can corrupt that copy (seen
+        // with a fault proxy: a malformed resend on every reconnect, so nothing got through
+        // again). The store re-sends every unacknowledged alert itself, so a new client with no
+        // paho-held messages loses nothing.
+        MQTTAsync handle = client_;
+        client_ = nullptr;
+        MQTTAsync_destroy(&handle);
+        for (auto& slot : slots_)
+            slot.busy = false;
+        inflight_ = 0;
+        std::string err;
+        if (!create_client(err))
+        {
+            port::log(port::Level::Err, "%s", err.c_str());
+            needs_fresh_client_ = true;
+            return false;
+        }
+    }
     MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
     MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
     opts.keepAliveInterval = settings_.keepalive_s;
@@ -160,6 +187,7 @@ void HubLink::on_connect_failed(void* ctx, void* resp)
 void HubLink::on_connection_lost(void* ctx, char* cause) // NOLINT(readability-non-const-parameter)
 {
     auto* self = static_cast<HubLink*>(ctx);
+    self->needs_fresh_client_ = true;
     (void)self->inbox_.push(EventType::ConnectionLost, 0, 0, 0, {},
                             cause != nullptr ? cause : "connection lost");
 }

@@ -51,6 +51,7 @@ class HubLink
     static constexpr int kWindow = 16;
 
   private:
+    bool create_client(std::string& err);
     struct Slot
     {
         HubLink* link = nullptr;
@@ -74,6 +75,7 @@ class HubLink
     std::array<Slot, kWindow> slots_{};
     std::atomic<int> inflight_{0};
     std::atomic<int> sub_count_{0};
+    std::atomic<bool> needs_fresh_client_{false}; // set by an unrequested connection loss
 };
 
 } // namespace ga
