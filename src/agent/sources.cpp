@@ -101,7 +101,11 @@ bool UdpSource::open(const std::string& bind, std::string& err)
     const int rcvbuf = 1 << 20;
     const int on = 1;
     (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    (void)::setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+    if (::setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on) != 0)
+        port::log(port::Level::Warning,
+                  "udp source: the kernel's drop count is unavailable here (%s); sourceDropped "
+                  "stays 0",
+                  std::strerror(errno));
     buf_ = std::make_unique<char[]>(ScanLimits{}.max_bytes + 1);
     return true;
 }

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import SLOW, Agent, Hub, alert_bodies, fresh_work
+from harness import AGENT_CMD, SLOW, Agent, Hub, alert_bodies, fresh_work
 
 
 def free_udp_port():
@@ -180,6 +180,15 @@ def test_udp_burst_every_reading_is_handled_or_counted_as_dropped(env):
         sock.sendto(reading(i, 30 if i % 10 == 0 else 20), ("127.0.0.1", port))
     time.sleep(2)
     sock.sendto(reading(n, 20), ("127.0.0.1", port))  # the kernel reports drops with a datagram
+
+    if "drop count is unavailable" in agent.log():
+        # qemu-arm's user mode does not pass SO_RXQ_OVFL on; the agent must say so, and then
+        # can only be checked for not inventing readings.
+        assert "qemu" in AGENT_CMD[0], agent.log()
+        agent.wait_for(lambda: hub.twin()["reported"]["agentStats"]["messagesReceived"] > 0,
+                       30 * SLOW, "some readings received")
+        assert hub.twin()["reported"]["agentStats"]["messagesReceived"] <= n + 1
+        return
 
     def accounted():
         s = hub.twin()["reported"].get("agentStats", {})
