@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -150,3 +151,30 @@ def fresh_work(name: str) -> Path:
 
 def alert_bodies(msgs):
     return [m.get("body") for m in msgs if m.get("properties", {}).get("MessageType") == "Alert"]
+
+
+# UDP sensor readings with a sequence number, and checks on the alerts they become upstream.
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def reading(i, temp=30):
+    return ('{"machine":{"temperature":%s},"seq":%d}' % (temp, i)).encode()
+
+
+def seqs(msgs):
+    return [json.loads(b)["seq"] for b in alert_bodies(msgs)]
+
+
+def assert_all_in_order(got, expected):
+    """At least once: every expected alert arrives; duplicates only re-send a tail already sent."""
+    assert sorted(set(got)) == expected, f"missing {sorted(set(expected) - set(got))}"
+    firsts = []
+    for s in got:
+        if s not in firsts:
+            firsts.append(s)
+    assert firsts == expected, "first deliveries out of order"

@@ -1,5 +1,4 @@
 """The agent end to end against the emulator: filter, twin threshold, methods, hostile input."""
-import json
 
 import pytest
 

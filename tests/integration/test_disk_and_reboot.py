@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from harness import SLOW
-from test_reliability import assert_all_in_order, env, seqs  # noqa: F401 (env is a fixture)
+from harness import SLOW, assert_all_in_order, seqs
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                                 reason="a private tmpfs needs root and unshare (CI runs as root)")

@@ -3,7 +3,6 @@ connection reset inside a TLS record while alerts flow, a silent peer that only 
 detect, connections reset during the TLS handshake. The agent reaches the emulator through the
 proxy ([hub] port = proxy port; the host stays localhost, so the certificate check still passes).
 The sensor source is UDP so readings keep arriving while the link is down."""
-import json
 import socket
 import struct
 import threading
@@ -13,38 +12,13 @@ from types import SimpleNamespace
 import pytest
 
 from faultproxy import FaultProxy
-from harness import SLOW, Agent, Hub, alert_bodies, fresh_work
+from harness import (SLOW, Agent, Hub, assert_all_in_order, fresh_work, free_udp_port, reading,
+                     seqs)
 
 CONNECTED = "hub link: connected to"
 LOST = "hub link: connection lost"
 CONNECT_FAILED = "hub link: connect to"  # "hub link: connect to HOST:PORT failed: ..."
 KEEPALIVE = 10  # the smallest [hub] keepalive the conf accepts
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def reading(i, temp=30):
-    return ('{"machine":{"temperature":%s},"seq":%d}' % (temp, i)).encode()
-
-
-def seqs(msgs):
-    return [json.loads(b)["seq"] for b in alert_bodies(msgs)]
-
-
-def assert_all_in_order(got, expected):
-    """At least once: every expected alert arrives; duplicates only re-send a tail already sent."""
-    assert sorted(set(got)) == expected, f"missing {sorted(set(expected) - set(got))}"
-    firsts = []
-    for s in got:
-        if s not in firsts:
-            firsts.append(s)
-    assert firsts == expected, "first deliveries out of order"
 
 
 @pytest.fixture

@@ -1,65 +1,12 @@
 """Faults: hub outages, agent SIGKILL, store full, refused reconnects, short SAS lifetimes.
-The sensor source is UDP so readings keep arriving while the hub is unreachable."""
+The sensor source is UDP (the `env` fixture in conftest.py) so readings keep arriving while the
+hub is unreachable."""
 import json
 import signal
 import socket
 import time
 
-import pytest
-
-from harness import AGENT_CMD, SLOW, Agent, Hub, alert_bodies, fresh_work
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-@pytest.fixture
-def env(request):
-    work = fresh_work(request.node.name)
-    hub = Hub(work).start()
-    udp_port = free_udp_port()
-    agents = []
-
-    def make_agent(start=True, **kw):
-        kw.setdefault("source__type", "udp")
-        kw.setdefault("source__bind", f"127.0.0.1:{udp_port}")
-        a = Agent(work, hub, **kw)
-        agents.append(a)
-        return a.start() if start else a
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-
-    def send(i, temp=30):
-        sock.sendto(reading(i, temp), ("127.0.0.1", udp_port))
-        time.sleep(0.01)
-
-    yield hub, make_agent, send
-    for a in agents:
-        a.stop()
-    hub.stop()
-
-
-def reading(i, temp=30):
-    return ('{"machine":{"temperature":%s},"seq":%d}' % (temp, i)).encode()
-
-
-def seqs(msgs):
-    return [json.loads(b)["seq"] for b in alert_bodies(msgs)]
-
-
-def assert_all_in_order(got, expected):
-    """At least once: every expected alert arrives; duplicates only re-send a tail already sent."""
-    assert sorted(set(got)) == expected, f"missing {sorted(set(expected) - set(got))}"
-    firsts = []
-    for s in got:
-        if s not in firsts:
-            firsts.append(s)
-    assert firsts == expected, "first deliveries out of order"
+from harness import AGENT_CMD, SLOW, assert_all_in_order, reading, seqs
 
 
 def test_hub_down_20s_mid_stream_loses_nothing(env):
