@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages gateway-agent needs. Usage: install-deps.sh [demo|test]
+# Installs the Debian packages gateway-agent needs. Usage: install-deps.sh [demo|test|bench]
 # Idempotent and quick when everything is there already.
 set -euo pipefail
 what=${1:-test}
@@ -7,9 +7,12 @@ pkgs=(cmake make g++ pkg-config ca-certificates openssl file
       libpaho-mqtt-dev libmbedtls-dev libcjson-dev libssl-dev
       mosquitto mosquitto-dev mosquitto-clients
       python3 python3-paho-mqtt)
-if [[ $what == test ]]; then
+if [[ $what == test || $what == bench ]]; then
   pkgs+=(googletest libgtest-dev libbenchmark-dev clang clang-format clang-tidy cppcheck
          libclang-rt-dev g++-arm-linux-gnueabihf qemu-user-static nodejs npm python3-pytest procps)
+fi
+if [[ $what == bench ]]; then
+  pkgs+=(gnuplot-nox) # the soak bench's plot
 fi
 missing=()
 for p in "${pkgs[@]}"; do
