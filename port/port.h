@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ga::port
 {
@@ -76,6 +77,53 @@ class AppendFile
     int fd_ = -1;
     std::uint64_t size_ = 0;
 };
+
+/// A file read at any offset (pread) and appended to at its end; writes are not synced until
+/// sync(). Used by the alert log's segments.
+class SegmentFile
+{
+  public:
+    SegmentFile() = default;
+    ~SegmentFile();
+    SegmentFile(const SegmentFile&) = delete;
+    SegmentFile& operator=(const SegmentFile&) = delete;
+
+    /// Opens read-only, or read-write (with `create`: created, mode 0600, when missing). On
+    /// failure `err_no` is the errno.
+    [[nodiscard]] bool open(const std::string& path, bool writable, bool create, int& err_no);
+    void close();
+    [[nodiscard]] bool is_open() const { return fd_ >= 0; }
+    [[nodiscard]] bool writable() const { return writable_; }
+    /// Reads exactly `n` bytes at `offset`; false on an error or end of file first.
+    [[nodiscard]] bool read_at(std::uint64_t offset, void* out, std::size_t n, int& err_no) const;
+    /// Appends `head` then `body` at the end as one write; a short write is cut back.
+    [[nodiscard]] bool append(std::string_view head, std::string_view body, int& err_no);
+    /// fdatasync.
+    [[nodiscard]] bool sync(int& err_no);
+    [[nodiscard]] bool truncate(std::uint64_t bytes, int& err_no);
+    [[nodiscard]] std::uint64_t size() const { return size_; }
+
+  private:
+    int fd_ = -1;
+    bool writable_ = false;
+    std::uint64_t size_ = 0;
+};
+
+/// Names (not paths) of the entries of `dir` that start with `prefix` and end with `suffix`.
+/// False with `err_no` when the dir cannot be read.
+[[nodiscard]] bool list_dir(const std::string& dir,
+                            std::string_view prefix,
+                            std::string_view suffix,
+                            std::vector<std::string>& names,
+                            int& err_no);
+/// Makes the dir's entries (created, renamed, removed files) durable.
+[[nodiscard]] bool sync_dir(const std::string& dir, int& err_no);
+/// Creates `dir` (mode 0750) unless it exists; false with `err_no` otherwise.
+[[nodiscard]] bool make_dir(const std::string& dir, int& err_no);
+/// Removes a file; false with `err_no` unless it is gone (a missing file is fine).
+[[nodiscard]] bool unlink_file(const std::string& path, int& err_no);
+/// strerror for an errno value.
+[[nodiscard]] const char* error_text(int err_no);
 
 /// systemd readiness/watchdog notification ("READY=1", "WATCHDOG=1", "STOPPING=1", "STATUS=...").
 /// A no-op when not started by systemd.

@@ -24,7 +24,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
 set(_ga_libdir "${GA_ARMHF_SYSROOT}/usr/lib/arm-linux-gnueabihf")
-# Transitive shared-library dependencies (libssl under paho, ...) live in the sysroot too.
+# Transitive shared-library dependencies (libmbedx509 under libmbedtls, ...) live in the sysroot too.
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-Wl,-rpath-link,${_ga_libdir}")
 set(CMAKE_SHARED_LINKER_FLAGS_INIT "-Wl,-rpath-link,${_ga_libdir}")
 

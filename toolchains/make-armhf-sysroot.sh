@@ -3,8 +3,7 @@
 # Idempotent: a stamp records the package list; a second run with the same list does nothing.
 set -euo pipefail
 dest=${1:?usage: make-armhf-sysroot.sh DEST}
-pkgs=(libpaho-mqtt-dev libpaho-mqtt1.3 libmbedtls-dev libmbedtls14 libmbedcrypto7 libmbedx509-1
-      libcjson-dev libcjson1 libssl-dev libssl3 libgtest-dev)
+pkgs=(libmbedtls-dev libmbedtls14 libmbedcrypto7 libmbedx509-1 libcjson-dev libcjson1 libgtest-dev)
 stamp="$dest/.complete"
 want=$(printf '%s\n' "${pkgs[@]}" | sha256sum | cut -c1-16)
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
@@ -14,7 +13,7 @@ fi
 if ! dpkg --print-foreign-architectures | grep -qx armhf; then
   dpkg --add-architecture armhf
 fi
-have_index() { apt-cache show libssl3:armhf >/dev/null 2>&1; }
+have_index() { apt-cache show libmbedtls14:armhf >/dev/null 2>&1; }
 if ! have_index; then
   # A transient error fetching one architecture's index is tolerated; a missing index is not.
   apt-get update || true

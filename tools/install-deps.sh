@@ -4,7 +4,7 @@
 set -euo pipefail
 what=${1:-test}
 pkgs=(cmake make g++ pkg-config ca-certificates openssl file
-      libpaho-mqtt-dev libmbedtls-dev libcjson-dev libssl-dev
+      libmbedtls-dev libcjson-dev
       mosquitto mosquitto-dev mosquitto-clients
       python3 python3-paho-mqtt)
 if [[ $what == test || $what == bench ]]; then

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -239,6 +240,173 @@ bool AppendFile::truncate(std::uint64_t bytes)
         return false;
     size_ = bytes;
     return true;
+}
+
+SegmentFile::~SegmentFile()
+{
+    close();
+}
+
+bool SegmentFile::open(const std::string& path, bool writable, bool create, int& err_no)
+{
+    close();
+    int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    if (writable && create)
+        flags |= O_CREAT;
+    fd_ = ::open(path.c_str(), flags, 0600);
+    struct stat st
+    {
+    };
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0)
+    {
+        err_no = errno;
+        close();
+        return false;
+    }
+    writable_ = writable;
+    size_ = static_cast<std::uint64_t>(st.st_size);
+    return true;
+}
+
+void SegmentFile::close()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+    fd_ = -1;
+    writable_ = false;
+    size_ = 0;
+}
+
+bool SegmentFile::read_at(std::uint64_t offset, void* out, std::size_t n, int& err_no) const
+{
+    auto* p = static_cast<char*>(out);
+    while (n > 0)
+    {
+        const ssize_t got = ::pread(fd_, p, n, static_cast<off_t>(offset));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+        {
+            err_no = got < 0 ? errno : EIO; // end of file before `n` bytes: the file shrank
+            return false;
+        }
+        p += got;
+        n -= static_cast<std::size_t>(got);
+        offset += static_cast<std::uint64_t>(got);
+    }
+    return true;
+}
+
+bool SegmentFile::append(std::string_view head, std::string_view body, int& err_no)
+{
+    if (fd_ < 0 || !writable_)
+    {
+        err_no = EBADF;
+        return false;
+    }
+    iovec iov[2] = {{const_cast<char*>(head.data()), head.size()},
+                    {const_cast<char*>(body.data()), body.size()}};
+    const auto want = static_cast<ssize_t>(head.size() + body.size());
+    ssize_t n = 0;
+    do
+        n = ::pwritev(fd_, iov, 2, static_cast<off_t>(size_));
+    while (n < 0 && errno == EINTR);
+    if (n == want)
+    {
+        size_ += static_cast<std::uint64_t>(n);
+        return true;
+    }
+    // A short write sets no errno: the usual cause is a full file system.
+    err_no = n < 0 ? errno : ENOSPC;
+    if (n > 0)
+        (void)::ftruncate(fd_, static_cast<off_t>(size_));
+    return false;
+}
+
+// Not const although it changes no member: making the file durable is a change to the object.
+bool SegmentFile::sync(int& err_no) // NOLINT(readability-make-member-function-const)
+{
+    if (fd_ >= 0 && ::fdatasync(fd_) == 0)
+        return true;
+    err_no = fd_ < 0 ? EBADF : errno;
+    return false;
+}
+
+bool SegmentFile::truncate(std::uint64_t bytes, int& err_no)
+{
+    if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(bytes)) != 0)
+    {
+        err_no = fd_ < 0 ? EBADF : errno;
+        return false;
+    }
+    size_ = bytes;
+    return true;
+}
+
+bool list_dir(const std::string& dir,
+              std::string_view prefix,
+              std::string_view suffix,
+              std::vector<std::string>& names,
+              int& err_no)
+{
+    names.clear();
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr)
+    {
+        err_no = errno;
+        return false;
+    }
+    for (;;)
+    {
+        errno = 0;
+        // readdir_r is deprecated; readdir is safe for a DIR only this call uses.
+        // cppcheck-suppress readdirCalled
+        const dirent* e = ::readdir(d);
+        if (e == nullptr)
+            break;
+        const std::string_view name(e->d_name);
+        if (name.size() >= prefix.size() + suffix.size() && name.starts_with(prefix) &&
+            name.ends_with(suffix))
+            names.emplace_back(name);
+    }
+    err_no = errno;
+    ::closedir(d);
+    return err_no == 0;
+}
+
+bool sync_dir(const std::string& dir, int& err_no)
+{
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+    {
+        err_no = errno;
+        return false;
+    }
+    const bool ok = ::fsync(fd) == 0;
+    err_no = ok ? 0 : errno;
+    ::close(fd);
+    return ok;
+}
+
+bool make_dir(const std::string& dir, int& err_no)
+{
+    if (::mkdir(dir.c_str(), 0750) == 0 || errno == EEXIST)
+        return true;
+    err_no = errno;
+    return false;
+}
+
+bool unlink_file(const std::string& path, int& err_no)
+{
+    if (::unlink(path.c_str()) == 0 || errno == ENOENT)
+        return true;
+    err_no = errno;
+    return false;
+}
+
+const char* error_text(int err_no)
+{
+    return std::strerror(err_no);
 }
 
 void remove_file(const std::string& path)

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "agent.h"
 
-#include "alert_store.h"
+#include "alert_log.h"
 #include "buf_writer.h"
-#include "hub_link.h"
-#include "inbox.h"
+#include "event_loop.h"
 #include "input_filter.h"
+#include "input_pipeline.h"
+#include "mqtt_link.h"
 #include "port.h"
 #include "sas.h"
 #include "sources.h"
@@ -13,16 +14,11 @@
 #include "twin.h"
 
 #include <algorithm>
-#include <cerrno>
+#include <array>
 #include <charconv>
-#include <csignal>
 #include <cstring>
 #include <memory>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/signalfd.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
+#include <strings.h>
 
 namespace ga
 {
@@ -33,8 +29,14 @@ constexpr std::int64_t kBackoffBaseMs = 1000;
 constexpr std::int64_t kBackoffCapMs = 60000;
 constexpr std::int64_t kStableAfterMs = 60000;
 constexpr std::int64_t kAuthRetryMs = 60000;
-constexpr std::size_t kPayloadBytes = std::size_t{128} * 1024U; // twin docs, method payloads
-constexpr std::size_t kTopicBytes = 1024U;
+constexpr std::int64_t kSubscribeTimeoutMs = 30000;
+constexpr std::int64_t kDrainMs = 2000; // in-flight alerts get this long before a planned close
+constexpr std::size_t kHubRxBytes = std::size_t{160} * 1024U; // method payloads up to 128 KiB
+constexpr std::size_t kHubTxBytes = std::size_t{256} * 1024U;
+constexpr std::size_t kHeldBytes = std::size_t{1024} * 1024U;
+constexpr std::uint64_t kKeyHub = 1;
+constexpr std::uint64_t kKeyMqttSource = 2;
+constexpr std::uint64_t kKeyUdp = 3;
 
 enum class LinkState
 {
@@ -42,7 +44,7 @@ enum class LinkState
     Connecting,
     Subscribing,
     Online,
-    Disconnecting, // asked for a disconnect (token renewal, simulated reboot)
+    Draining, // a planned close (token renewal, simulated reboot, stop): in-flight alerts first
 };
 
 const char* connack_reason(int code)
@@ -60,29 +62,57 @@ const char* connack_reason(int code)
     case 5:
         return "not authorized (CONNACK 5): wrong key, expired token or unknown identity";
     default:
-        return nullptr;
+        return "refused with an unknown CONNACK code";
     }
 }
 
-class Agent
+AlertLogLimits log_limits(const Config& cfg)
+{
+    AlertLogLimits l;
+    l.max_bytes = cfg.queue_max_bytes;
+    l.max_age_s = cfg.queue_max_age;
+    // Segments small enough that acknowledged ones free room soon, large enough to keep the
+    // number of files small.
+    l.segment_bytes = std::clamp<std::uint64_t>(cfg.queue_max_bytes / 8, 1024, 1U << 20U);
+    // An alert that could never fit under the bound is refused at the input, not held forever.
+    l.max_record =
+        static_cast<std::size_t>(std::min<std::uint64_t>(l.max_record, cfg.queue_max_bytes / 2));
+    l.max_inflight = std::max<std::size_t>(cfg.max_inflight, 1);
+    return l;
+}
+
+class Agent final : public MqttLink::Handler
 {
   public:
     explicit Agent(const AgentOptions& o);
     int run();
 
+    // MqttLink::Handler (the hub link)
+    void on_connected(bool session_present) override;
+    void on_message(const mqtt::Publish& m) override;
+    void on_acked(std::uint64_t tag) override;
+    void on_subscribed(std::span<const std::uint8_t> granted) override;
+    void on_batch_end() override;
+    void on_down(const char* why, int connack, bool requested) override;
+
   private:
     bool start(std::string& err);
     void stop();
-    void handle_events();
+    void dispatch(const port::EventLoop::Wakeup& w, std::span<port::EventLoop::Ready> ready);
     void tick();
     void connect_now();
     void schedule_reconnect(bool auth_refused);
+    void begin_drain(const char* why, bool reconnect);
     void on_online();
     void on_offline();
     void pump_alerts();
+    void send_acks();
+    void leave_inputs_with_broker();
+    void after_store_room();
+    bool publish0(std::string_view topic, std::string_view payload);
     void send_twin_get();
     void send_reported(std::string_view doc, bool is_reboot_report);
-    void on_message(std::string_view topic, std::string_view payload, bool truncated);
+    void on_hub_message(std::string_view topic, std::string_view payload);
     void on_twin_response(const TwinResponse& r, std::string_view payload);
     void on_desired_patch(const DesiredPatchTopic& t, std::string_view payload);
     void apply_desired(const DesiredUpdate& u, const char* source);
@@ -94,38 +124,49 @@ class Agent
     void report_stats(bool log_line);
     Stats snapshot();
     std::string state_path(const char* name) const { return cfg_.state_dir + "/" + name; }
+    [[nodiscard]] bool online() const { return state_ == LinkState::Online; }
 
     const AgentOptions& opt_;
     const Config& cfg_;
     Identity id_{};
     FieldPath path_{};
-    int epfd_ = -1;
-    int wakefd_ = -1;
-    int timerfd_ = -1;
-    int sigfd_ = -1;
     bool running_ = true;
 
-    std::unique_ptr<Inbox> inbox_;
-    std::unique_ptr<AlertStore> store_;
+    port::EventLoop loop_;
+    std::unique_ptr<AlertLog> store_;
     std::unique_ptr<InputFilter> filter_;
-    std::unique_ptr<HubLink> link_;
+    std::unique_ptr<InputPipeline> hub_inputs_; // module input: can wait
+    std::unique_ptr<InputPipeline> src_inputs_; // the other sources
+    std::unique_ptr<MqttLink> link_;
     std::unique_ptr<UdpSource> udp_;
     std::unique_ptr<MqttSource> mqtt_;
     std::unique_ptr<SimulatedSensor> sim_;
+    std::unique_ptr<char[]> sim_buf_;
     std::int64_t next_sim_ms_ = 0;
 
     std::string alert_topic_;
+    std::string client_id_;
+    std::string username_;
+    std::string input_prefix_;
     std::string input_filter_;
-    std::unique_ptr<char[]> topic_buf_;
-    std::unique_ptr<char[]> payload_buf_;
     std::unique_ptr<char[]> alert_buf_;
     std::unique_ptr<char[]> out_buf_;
+    std::uint64_t pending_seq_ = 0; // an alert taken from the store that did not fit the link yet
+    std::size_t pending_len_ = 0;
+    bool has_pending_ = false;
+    std::size_t acks_owed_ = 0; // inputs durable but not yet acknowledged (send buffer full)
+    bool inputs_left_with_broker_ = false;
+    std::int64_t left_since_ms_ = 0;
+    std::uint64_t inputs_deferred_ = 0; // left with the broker, fetched again after a reconnect
 
     LinkState state_ = LinkState::Waiting;
     std::int64_t next_connect_ms_ = 0;
     int attempt_ = 0;
     std::int64_t online_since_ms_ = 0;
+    std::int64_t subscribing_since_ms_ = 0;
     std::int64_t renew_at_ms_ = 0;
+    std::int64_t drain_until_ms_ = 0;
+    const char* drain_why_ = "";
     bool reconnect_when_down_ = false;
 
     std::uint64_t rid_ = 0;
@@ -143,7 +184,7 @@ class Agent
 
     std::int64_t sim_reboot_at_ms_ = 0;
     std::int64_t next_stats_ms_ = 0;
-    std::int64_t next_ack_flush_ms_ = 0;
+    std::int64_t next_maintain_ms_ = 0;
     std::int64_t next_watchdog_ms_ = 0;
     std::int64_t watchdog_ms_ = 0;
 };
@@ -158,46 +199,35 @@ Agent::Agent(const AgentOptions& o) : opt_(o), cfg_(o.config)
 
 bool Agent::start(std::string& err)
 {
-    epfd_ = epoll_create1(EPOLL_CLOEXEC);
-    wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-    sigfd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (epfd_ < 0 || wakefd_ < 0 || timerfd_ < 0 || sigfd_ < 0)
+    if (!loop_.open(kTickMs, err))
     {
-        err = std::string("event loop: ") + std::strerror(errno);
+        err = "event loop: " + err;
         return false;
     }
-    const itimerspec its{{0, kTickMs * 1000000}, {0, kTickMs * 1000000}};
-    timerfd_settime(timerfd_, 0, &its, nullptr);
-    for (int fd : {wakefd_, timerfd_, sigfd_})
-    {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
-    }
-
     // Every buffer is sized once here; the per-message path allocates nothing of ours.
-    topic_buf_ = std::make_unique<char[]>(kTopicBytes);
-    payload_buf_ = std::make_unique<char[]>(kPayloadBytes);
-    alert_buf_ = std::make_unique<char[]>(ScanLimits{}.max_bytes);
+    alert_buf_ = std::make_unique<char[]>(ScanLimits{}.max_bytes + 4096);
     out_buf_ = std::make_unique<char[]>(4096);
-    inbox_ = std::make_unique<Inbox>(512U * 1024U, wakefd_);
-    store_ = std::make_unique<AlertStore>(static_cast<std::size_t>(cfg_.queue_max_bytes));
-    if (!store_->open(cfg_.state_dir, err))
+    store_ = std::make_unique<AlertLog>(log_limits(cfg_));
+    if (!store_->open(cfg_.state_dir, port::wall_time_s(), err))
     {
         port::log(port::Level::Err,
-                  "store: %s; alerts are kept in memory only (and sent) until it can be written",
+                  "store: %s; starting anyway: alerts that cannot wait are kept in memory (and "
+                  "sent) until the state dir takes writes",
                   err.c_str());
         err.clear();
     }
-    filter_ = std::make_unique<InputFilter>(path_, cfg_.threshold, *store_, *inbox_);
+    if (store_->depth() > 0)
+        port::log(port::Level::Info,
+                  "store: %llu alert(s) not yet acknowledged reloaded from %s; sent once online",
+                  static_cast<unsigned long long>(store_->depth()), cfg_.state_dir.c_str());
+    filter_ = std::make_unique<InputFilter>(path_, cfg_.threshold);
     threshold_source_ = cfg_.threshold == 25.0 ? "default" : "conf";
+    hub_inputs_ =
+        std::make_unique<InputPipeline>(*filter_, *store_, AlertLog::Policy::Wait, kHeldBytes);
+    const bool can_wait = cfg_.source == SourceType::Mqtt;
+    src_inputs_ = std::make_unique<InputPipeline>(
+        *filter_, *store_, can_wait ? AlertLog::Policy::Wait : AlertLog::Policy::DropOldest,
+        can_wait ? kHeldBytes : 4096);
 
     char buf[1024];
     BufWriter w(buf);
@@ -205,28 +235,36 @@ bool Agent::start(std::string& err)
     alert_topic_ = std::string(w.view());
     w.clear();
     append_client_id(id_, w);
-    HubLinkSettings s;
-    s.client_id = std::string(w.view());
+    client_id_ = std::string(w.view());
     w.clear();
     append_username(id_, "gateway-agent/" GA_VERSION, cfg_.model_id, w);
-    s.username = std::string(w.view());
-    s.ca_file = cfg_.ca_file;
-    s.keepalive_s = static_cast<int>(cfg_.keepalive);
-    s.server_uri = std::string(cfg_.transport == Transport::Tls ? "ssl://" : "tcp://") +
-                   std::string(opt_.identity.connect_host()) + ":" + std::to_string(cfg_.port);
+    username_ = std::string(w.view());
     if (cfg_.source == SourceType::ModuleInput)
     {
         w.clear();
         w.append("devices/").append(id_.device_id).append("/modules/").append(id_.module_id);
         w.append("/inputs/").append(cfg_.input);
-        s.input_prefix = std::string(w.view());
-        input_filter_ = s.input_prefix + "/#";
+        input_prefix_ = std::string(w.view());
+        input_filter_ = input_prefix_ + "/#";
     }
     if (cfg_.transport == Transport::Tcp)
         port::log(port::Level::Warning,
                   "hub link: transport = tcp: no TLS, for local test brokers only");
-    link_ = std::make_unique<HubLink>(*inbox_, *filter_);
-    if (!link_->create(s, err))
+
+    mqtt::SessionConfig sc;
+    sc.keepalive_s = static_cast<std::uint16_t>(cfg_.keepalive);
+    sc.ping_timeout_ms = std::min<std::int64_t>(cfg_.keepalive * 1000LL, 30000);
+    sc.window = cfg_.max_inflight;
+    sc.max_inbound_pending = mqtt::Session::kMaxWindow;
+    sc.max_packet = kHubRxBytes;
+    link_ = std::make_unique<MqttLink>(MqttLink::Buffers{kHubRxBytes, kHubTxBytes}, sc, loop_,
+                                       kKeyHub, *this);
+    port::TransportConfig tc;
+    tc.host = std::string(opt_.identity.connect_host());
+    tc.port = static_cast<std::uint16_t>(cfg_.port);
+    tc.tls = cfg_.transport == Transport::Tls;
+    tc.ca_file = cfg_.ca_file;
+    if (!link_->configure(tc, err))
         return false;
 
     switch (cfg_.source)
@@ -235,21 +273,21 @@ bool Agent::start(std::string& err)
         break;
     case SourceType::Simulated:
         sim_ = std::make_unique<SimulatedSensor>(cfg_.source_seed);
+        sim_buf_ = std::make_unique<char[]>(ScanLimits{}.max_bytes);
         next_sim_ms_ = port::monotonic_ms() + cfg_.source_interval_ms;
         break;
     case SourceType::Udp:
-    {
         udp_ = std::make_unique<UdpSource>();
         if (!udp_->open(cfg_.source_bind, err))
             return false;
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = udp_->fd();
-        epoll_ctl(epfd_, EPOLL_CTL_ADD, udp_->fd(), &ev);
+        if (!loop_.watch(udp_->fd(), false, kKeyUdp))
+        {
+            err = "udp source: cannot watch the socket";
+            return false;
+        }
         break;
-    }
     case SourceType::Mqtt:
-        mqtt_ = std::make_unique<MqttSource>(*filter_);
+        mqtt_ = std::make_unique<MqttSource>(loop_, kKeyMqttSource, *src_inputs_);
         if (!mqtt_->start(cfg_.source_broker, cfg_.source_topic,
                           "gateway-agent-" + std::string(id_.device_id), err))
             return false;
@@ -258,7 +296,7 @@ bool Agent::start(std::string& err)
 
     const std::int64_t now = port::monotonic_ms();
     next_stats_ms_ = cfg_.stats_interval > 0 ? now + cfg_.stats_interval * 1000LL : 0;
-    next_ack_flush_ms_ = now + 1000;
+    next_maintain_ms_ = now + 1000;
     watchdog_ms_ = port::watchdog_interval_ms();
     next_watchdog_ms_ = now;
     return true;
@@ -280,174 +318,65 @@ int Agent::run()
     port::notify("READY=1");
     check_reboot_completed();
     connect_now();
-    epoll_event evs[8];
+    std::array<port::EventLoop::Ready, 8> ready{};
     while (running_)
     {
-        const int n = epoll_wait(epfd_, evs, 8, -1);
-        for (int i = 0; i < n; ++i)
-        {
-            const int fd = evs[i].data.fd;
-            if (fd == wakefd_)
-            {
-                std::uint64_t v = 0;
-                (void)::read(wakefd_, &v, sizeof v);
-                handle_events();
-            }
-            else if (fd == timerfd_)
-            {
-                std::uint64_t v = 0;
-                (void)::read(timerfd_, &v, sizeof v);
-                handle_events(); // also catches events whose wake-up was coalesced
-                tick();
-            }
-            else if (fd == sigfd_)
-            {
-                signalfd_siginfo si{};
-                (void)::read(sigfd_, &si, sizeof si);
-                port::log(port::Level::Notice, "signal %u: stopping", si.ssi_signo);
-                running_ = false;
-            }
-            else if (udp_ && fd == udp_->fd())
-            {
-                udp_->drain(*filter_);
-                pump_alerts();
-            }
-        }
+        const port::EventLoop::Wakeup w = loop_.wait(ready, -1);
+        dispatch(w, std::span(ready.data(), w.ready));
     }
     stop();
     return 0;
+}
+
+void Agent::dispatch(const port::EventLoop::Wakeup& w, std::span<port::EventLoop::Ready> ready)
+{
+    const std::int64_t now = port::monotonic_ms();
+    for (const auto& r : ready)
+    {
+        if (r.key == kKeyHub)
+            link_->on_ready(r.readable, r.writable, now);
+        else if (r.key == kKeyMqttSource && mqtt_)
+            mqtt_->on_ready(r.readable, r.writable, now);
+        else if (r.key == kKeyUdp && udp_)
+        {
+            udp_->drain(*src_inputs_, port::wall_time_s());
+            pump_alerts();
+        }
+    }
+    if (w.signal != 0)
+    {
+        port::log(port::Level::Notice, "signal %d: stopping", w.signal);
+        running_ = false;
+    }
+    if (w.tick)
+        tick();
 }
 
 void Agent::stop()
 {
     port::notify("STOPPING=1");
     report_stats(true);
-    if (state_ == LinkState::Online || state_ == LinkState::Subscribing)
+    if (online() || state_ == LinkState::Draining)
     {
-        link_->disconnect();
-        // Bounded wait for the clean disconnect so the session ends with a DISCONNECT packet.
-        const std::int64_t until = port::monotonic_ms() + 3000;
-        Event ev;
-        while (port::monotonic_ms() < until)
+        // Bounded wait for in-flight alerts, then a clean DISCONNECT.
+        begin_drain("stopping", false);
+        std::array<port::EventLoop::Ready, 8> ready{};
+        const std::int64_t until = port::monotonic_ms() + kDrainMs + 1000;
+        while (state_ == LinkState::Draining && port::monotonic_ms() < until)
         {
-            if (inbox_->pop(ev, {topic_buf_.get(), kTopicBytes},
-                            {payload_buf_.get(), kPayloadBytes}))
-            {
-                if (ev.type == EventType::PublishAcked)
-                    store_->ack(static_cast<std::uint32_t>(ev.seq));
-                if (ev.type == EventType::ConnectionLost)
-                    break;
-                continue;
-            }
-            ::usleep(20000);
+            const port::EventLoop::Wakeup w = loop_.wait(ready, 50);
+            const std::int64_t now = port::monotonic_ms();
+            for (std::size_t i = 0; i < w.ready; ++i)
+                if (ready[i].key == kKeyHub)
+                    link_->on_ready(ready[i].readable, ready[i].writable, now);
+            if (state_ == LinkState::Draining && link_->session().inflight() == 0)
+                link_->close("stopping");
         }
+        link_->close("stopping");
     }
-    store_->maintain(port::monotonic_ms());
+    store_->close();
     mqtt_.reset();
     link_.reset();
-}
-
-void Agent::handle_events()
-{
-    Event ev;
-    while (inbox_->pop(ev, {topic_buf_.get(), kTopicBytes}, {payload_buf_.get(), kPayloadBytes}))
-    {
-        const std::string_view topic(topic_buf_.get(), ev.topic_len);
-        const std::string_view payload(payload_buf_.get(), ev.payload_len);
-        switch (ev.type)
-        {
-        case EventType::Connected:
-            if (state_ != LinkState::Connecting)
-                break;
-            ++connects_;
-            if (connects_ > 1)
-                ++reconnects_;
-            port::log(port::Level::Info, "hub link: connected to %s:%u",
-                      std::string(opt_.identity.connect_host()).c_str(), cfg_.port);
-            state_ = LinkState::Subscribing;
-            {
-                const char* filters[4];
-                int qos[4];
-                int n = 0;
-                if (!input_filter_.empty())
-                {
-                    filters[n] = input_filter_.c_str();
-                    qos[n++] = 1;
-                }
-                filters[n] = kTwinResponseFilter.data();
-                qos[n++] = 0;
-                filters[n] = kTwinDesiredFilter.data();
-                qos[n++] = 0;
-                filters[n] = kMethodsFilter.data();
-                qos[n++] = 0;
-                if (!link_->subscribe(filters, qos, n))
-                    link_->disconnect();
-            }
-            break;
-        case EventType::Subscribed:
-            if (state_ != LinkState::Subscribing)
-                break;
-            if (ev.code != 0)
-            {
-                port::log(port::Level::Err, "hub link: %d subscription(s) refused; reconnecting",
-                          ev.code);
-                state_ = LinkState::Disconnecting;
-                reconnect_when_down_ = false;
-                link_->disconnect();
-                break;
-            }
-            on_online();
-            break;
-        case EventType::ConnectFailed:
-        {
-            const char* reason = connack_reason(ev.code);
-            const std::string detail(payload);
-            port::log(reason != nullptr && ev.code >= 4 ? port::Level::Err : port::Level::Warning,
-                      "hub link: connect to %s:%u failed: %s",
-                      std::string(opt_.identity.connect_host()).c_str(), cfg_.port,
-                      reason != nullptr ? reason : (detail.empty() ? "no answer" : detail.c_str()));
-            state_ = LinkState::Waiting;
-            schedule_reconnect(ev.code == 4 || ev.code == 5);
-            break;
-        }
-        case EventType::ConnectionLost:
-        {
-            const bool requested = ev.code == -1;
-            if (!requested)
-                port::log(port::Level::Warning, "hub link: connection lost (%.*s)",
-                          static_cast<int>(payload.size()), payload.data());
-            on_offline(); // resets the backoff only after a stable Online period
-            if (requested && reconnect_when_down_)
-            {
-                reconnect_when_down_ = false;
-                connect_now();
-            }
-            else if (state_ != LinkState::Connecting)
-            {
-                state_ = LinkState::Waiting;
-                schedule_reconnect(false);
-            }
-            break;
-        }
-        case EventType::Message:
-            on_message(topic, payload, ev.truncated);
-            break;
-        case EventType::InputDecided:
-        case EventType::StoreError:
-            break;
-        case EventType::PublishAcked:
-            store_->ack(static_cast<std::uint32_t>(ev.seq));
-            ++alerts_sent_;
-            break;
-        case EventType::PublishFailed:
-            port::log(port::Level::Warning,
-                      "hub link: alert %llu not acknowledged (paho code %d); "
-                      "it stays queued",
-                      static_cast<unsigned long long>(ev.seq), ev.code);
-            break;
-        }
-    }
-    pump_alerts();
 }
 
 void Agent::tick()
@@ -455,20 +384,37 @@ void Agent::tick()
     const std::int64_t now = port::monotonic_ms();
     if (state_ == LinkState::Waiting && now >= next_connect_ms_)
         connect_now();
-    if (state_ == LinkState::Online && renew_at_ms_ != 0 && now >= renew_at_ms_)
+    link_->tick(now);
+    if (mqtt_)
+        mqtt_->tick(now);
+    if (state_ == LinkState::Subscribing && now - subscribing_since_ms_ >= kSubscribeTimeoutMs)
+        link_->fail("no SUBACK within 30 s");
+    if (online() && renew_at_ms_ != 0 && now >= renew_at_ms_)
     {
         port::log(port::Level::Info, "hub link: SAS token renewal: reconnecting with a new token");
         renew_at_ms_ = 0;
-        state_ = LinkState::Disconnecting;
-        reconnect_when_down_ = true;
-        link_->disconnect();
+        begin_drain("token renewal", true);
     }
+    if (inputs_left_with_broker_ && online() &&
+        (store_->depth() == 0 || now - left_since_ms_ >= 30000))
+    {
+        port::log(port::Level::Info,
+                  "store: room again (%llu alert(s) queued); reconnecting to fetch the %llu "
+                  "input(s) left with the broker",
+                  static_cast<unsigned long long>(store_->depth()),
+                  static_cast<unsigned long long>(inputs_deferred_));
+        begin_drain("fetching inputs left with the broker", true);
+    }
+    if (state_ == LinkState::Draining &&
+        (link_->session().inflight() == 0 || now >= drain_until_ms_))
+        link_->close(drain_why_);
     if (sim_ && now >= next_sim_ms_)
     {
         next_sim_ms_ = now + cfg_.source_interval_ms;
         const std::size_t n =
-            sim_->next({alert_buf_.get(), ScanLimits{}.max_bytes}, port::wall_time_s());
-        (void)filter_->decide(std::string_view(alert_buf_.get(), n));
+            sim_->next({sim_buf_.get(), ScanLimits{}.max_bytes}, port::wall_time_s());
+        (void)src_inputs_->offer(std::string_view(sim_buf_.get(), n), port::wall_time_s());
+        (void)src_inputs_->commit();
     }
     if (sim_reboot_at_ms_ != 0 && now >= sim_reboot_at_ms_)
     {
@@ -480,16 +426,18 @@ void Agent::tick()
         next_stats_ms_ = now + cfg_.stats_interval * 1000LL;
         report_stats(true);
     }
-    if (now >= next_ack_flush_ms_)
+    if (now >= next_maintain_ms_)
     {
-        next_ack_flush_ms_ = now + 1000;
-        store_->maintain(now);
+        next_maintain_ms_ = now + 1000;
+        store_->maintain(now, port::wall_time_s());
+        after_store_room();
     }
     if (watchdog_ms_ > 0 && now >= next_watchdog_ms_)
     {
         next_watchdog_ms_ = now + watchdog_ms_ / 2;
         port::notify("WATCHDOG=1");
     }
+    send_acks();
     pump_alerts();
 }
 
@@ -514,11 +462,8 @@ void Agent::connect_now()
     // reconnect with the new token.
     renew_at_ms_ = port::monotonic_ms() + static_cast<std::int64_t>(cfg_.sas_ttl) * 800;
     state_ = LinkState::Connecting;
-    if (!link_->connect(std::string(w.view())))
-    {
-        state_ = LinkState::Waiting;
-        schedule_reconnect(false);
-    }
+    // CleanSession 0: the hub keeps subscriptions and undelivered inputs across reconnects.
+    link_->connect(client_id_, username_, w.view(), false, port::monotonic_ms());
     explicit_bzero(token, sizeof token);
 }
 
@@ -540,19 +485,198 @@ void Agent::schedule_reconnect(bool auth_refused)
     }
     ++attempt_;
     next_connect_ms_ = port::monotonic_ms() + delay;
+    state_ = LinkState::Waiting;
     port::log(port::Level::Info, "hub link: next connect attempt in %lld ms (attempt %d)",
               static_cast<long long>(delay), attempt_);
+}
+
+void Agent::begin_drain(const char* why, bool reconnect)
+{
+    if (!link_->up())
+        return;
+    state_ = LinkState::Draining;
+    drain_why_ = why;
+    reconnect_when_down_ = reconnect;
+    drain_until_ms_ = port::monotonic_ms() + kDrainMs;
+    if (link_->session().inflight() == 0)
+        link_->close(why);
+}
+
+void Agent::on_connected(bool /*session_present*/)
+{
+    if (state_ != LinkState::Connecting)
+        return;
+    ++connects_;
+    if (connects_ > 1)
+        ++reconnects_;
+    port::log(port::Level::Info, "hub link: connected to %s:%u",
+              std::string(opt_.identity.connect_host()).c_str(), cfg_.port);
+    state_ = LinkState::Subscribing;
+    subscribing_since_ms_ = port::monotonic_ms();
+    std::array<mqtt::Subscription, 4> subs{};
+    std::size_t n = 0;
+    if (!input_filter_.empty())
+        subs[n++] = {input_filter_, 1};
+    subs[n++] = {kTwinResponseFilter, 0};
+    subs[n++] = {kTwinDesiredFilter, 0};
+    subs[n++] = {kMethodsFilter, 0};
+    std::uint16_t id = 0;
+    if (!link_->session().subscribe(std::span(subs.data(), n), id))
+        link_->fail("SUBSCRIBE does not fit the send buffer");
+}
+
+void Agent::on_subscribed(std::span<const std::uint8_t> granted)
+{
+    if (state_ != LinkState::Subscribing)
+        return;
+    const auto refused = std::count(granted.begin(), granted.end(), std::uint8_t{0x80});
+    if (refused != 0)
+    {
+        port::log(port::Level::Err, "hub link: %d subscription(s) refused; reconnecting",
+                  static_cast<int>(refused));
+        link_->fail("subscription refused");
+        return;
+    }
+    on_online();
+}
+
+void Agent::on_message(const mqtt::Publish& m)
+{
+    const bool is_input =
+        !input_prefix_.empty() && m.topic.starts_with(input_prefix_) &&
+        (m.topic.size() == input_prefix_.size() || m.topic[input_prefix_.size()] == '/');
+    if (inputs_left_with_broker_ && m.qos == 1)
+    {
+        // Not acknowledged, and forgotten: the broker redelivers after the planned reconnect.
+        link_->session().leave_inbound_after(acks_owed_);
+        if (is_input)
+        {
+            ++inputs_deferred_;
+            return;
+        }
+    }
+    else if (is_input && m.oversize > 0)
+    {
+        // Discarded by the link for its size: counted like any rejection, acknowledged in order.
+        hub_inputs_->reject_oversize(m.oversize);
+        if (m.qos == 1 && hub_inputs_->offer_other() == InputPipeline::Offer::Overflow)
+            leave_inputs_with_broker();
+        return;
+    }
+    else if (is_input)
+    {
+        // Decided now, appended without sync; acknowledged after the burst's one commit.
+        if (hub_inputs_->offer(m.payload, port::wall_time_s(), m.qos == 1) ==
+            InputPipeline::Offer::Overflow)
+            leave_inputs_with_broker();
+        return;
+    }
+    else if (m.qos == 1 && hub_inputs_->offer_other() == InputPipeline::Offer::Overflow)
+        leave_inputs_with_broker();
+    if (m.oversize > 0)
+    {
+        if (auto mr = parse_method_request(m.topic))
+        {
+            port::log(port::Level::Warning, "methods: payload of %zu bytes is too large: 413",
+                      m.oversize);
+            respond_method(413, mr->rid, R"({"error":"payload too large"})");
+            return;
+        }
+        port::log(port::Level::Warning, "hub link: message of %zu bytes is too large: ignored",
+                  m.oversize);
+        return;
+    }
+    on_hub_message(m.topic, m.payload);
+}
+
+void Agent::leave_inputs_with_broker()
+{
+    // The store is full and the broker sends more than the hold ring takes (it does not stop at
+    // an in-flight window). What is durable is acknowledged; everything after it is left with
+    // the broker, unacknowledged, and fetched again by a planned reconnect once the store drained.
+    acks_owed_ += hub_inputs_->commit();
+    send_acks();
+    hub_inputs_->reset();
+    link_->session().leave_inbound_after(acks_owed_);
+    inputs_left_with_broker_ = true;
+    left_since_ms_ = port::monotonic_ms();
+    port::log(port::Level::Warning,
+              "store: full and the broker keeps sending; inputs are left with the broker until "
+              "the alerts in the store are delivered, then fetched again by a reconnect");
+}
+
+void Agent::on_acked(std::uint64_t tag)
+{
+    store_->ack(tag);
+    ++alerts_sent_;
+}
+
+void Agent::on_batch_end()
+{
+    const std::size_t n = hub_inputs_->commit();
+    acks_owed_ += n;
+    send_acks();
+    if (hub_inputs_->held() > 0)
+        after_store_room();
+    pump_alerts();
+}
+
+void Agent::send_acks()
+{
+    if (acks_owed_ == 0 || !link_->up())
+        return;
+    if (link_->session().ack_inbound(acks_owed_))
+        acks_owed_ = 0;
+}
+
+void Agent::after_store_room()
+{
+    // Acknowledged alerts free whole segments; held inputs then get their turn.
+    if (hub_inputs_->held() > 0)
+    {
+        store_->maintain(port::monotonic_ms(), port::wall_time_s());
+        hub_inputs_->retry(port::wall_time_s());
+        acks_owed_ += hub_inputs_->commit();
+        send_acks();
+    }
+    if (mqtt_)
+        mqtt_->retry(port::monotonic_ms());
+}
+
+void Agent::on_down(const char* why, int connack, bool requested)
+{
+    const LinkState was = state_;
+    if (connack >= 0)
+        port::log(connack >= 4 ? port::Level::Err : port::Level::Warning,
+                  "hub link: connect to %s:%u failed: %s",
+                  std::string(opt_.identity.connect_host()).c_str(), cfg_.port,
+                  connack_reason(connack));
+    else if (was == LinkState::Connecting)
+        port::log(port::Level::Warning, "hub link: connect to %s:%u failed: %s",
+                  std::string(opt_.identity.connect_host()).c_str(), cfg_.port, why);
+    else if (!requested)
+        port::log(port::Level::Warning, "hub link: connection lost (%s)", why);
+    on_offline(); // resets the backoff only after a stable Online period
+    if (!running_)
+        return;
+    if (requested && reconnect_when_down_)
+    {
+        reconnect_when_down_ = false;
+        connect_now();
+        return;
+    }
+    schedule_reconnect(connack == 4 || connack == 5);
 }
 
 void Agent::on_online()
 {
     state_ = LinkState::Online;
     online_since_ms_ = port::monotonic_ms();
-    store_->rewind_unsent();
     // The twin is read after every connect: a desired change made while offline is applied.
     send_twin_get();
     check_reboot_completed();
     report_stats(false);
+    pump_alerts();
 }
 
 void Agent::on_offline()
@@ -561,30 +685,47 @@ void Agent::on_offline()
         attempt_ = 0;
     state_ = LinkState::Waiting;
     get_rid_[0] = '\0';
+    hub_inputs_->reset();
+    acks_owed_ = 0;
+    inputs_left_with_broker_ = false;
+    has_pending_ = false;
     store_->rewind_unsent();
 }
 
 void Agent::pump_alerts()
 {
-    if (state_ != LinkState::Online)
+    if (!online())
         return;
-    std::uint64_t seq = 0;
-    std::size_t len = 0;
-    while (link_->inflight() < HubLink::kWindow &&
-           store_->next_unsent(seq, {alert_buf_.get(), ScanLimits{}.max_bytes}, len))
+    mqtt::Session& s = link_->session();
+    const std::size_t cap = ScanLimits{}.max_bytes + 4096;
+    while (s.inflight() < s.window())
     {
-        if (!link_->publish_alert(alert_topic_.c_str(), std::string_view(alert_buf_.get(), len),
-                                  seq))
+        if (!has_pending_)
         {
-            store_->rewind_unsent();
-            return;
+            if (!store_->next_unsent(pending_seq_, {alert_buf_.get(), cap}, pending_len_))
+                break;
+            has_pending_ = true;
         }
+        if (!s.publish(alert_topic_, std::string_view(alert_buf_.get(), pending_len_), 1,
+                       pending_seq_))
+            break; // the send buffer is full: this alert goes first next time
+        has_pending_ = false;
         // At least once: a re-send after a reconnect is counted, so duplicates are visible.
-        if (seq <= highest_sent_seq_)
+        if (pending_seq_ <= highest_sent_seq_)
             ++alerts_resent_;
         else
-            highest_sent_seq_ = seq;
+            highest_sent_seq_ = pending_seq_;
     }
+    link_->flush(port::monotonic_ms());
+}
+
+bool Agent::publish0(std::string_view topic, std::string_view payload)
+{
+    if (!link_->up())
+        return false;
+    const bool ok = link_->session().publish(topic, payload, 0, 0);
+    link_->flush(port::monotonic_ms());
+    return ok;
 }
 
 void Agent::send_twin_get()
@@ -595,7 +736,7 @@ void Agent::send_twin_get()
     *end = '\0';
     append_twin_get_topic(get_rid_, w);
     w.append('\0');
-    if (!link_->publish0(topic, {}))
+    if (!publish0(topic, {}))
         port::log(port::Level::Warning, "twin: GET could not be sent");
 }
 
@@ -610,31 +751,25 @@ void Agent::send_reported(std::string_view doc, bool is_reboot_report)
     BufWriter w(topic);
     append_twin_reported_topic(rid, w);
     w.append('\0');
-    if (!link_->publish0(topic, doc))
+    if (!publish0(topic, doc))
         port::log(port::Level::Warning, "twin: reported patch could not be sent");
 }
 
-void Agent::on_message(std::string_view topic, std::string_view payload, bool truncated)
+void Agent::on_hub_message(std::string_view topic, std::string_view payload)
 {
     if (auto r = parse_twin_response(topic))
     {
-        on_twin_response(*r, truncated ? std::string_view{} : payload);
+        on_twin_response(*r, payload);
         return;
     }
     if (auto d = parse_desired_patch_topic(topic))
     {
-        if (truncated)
-        {
-            port::log(port::Level::Warning, "twin: desired patch larger than %zu bytes ignored",
-                      kPayloadBytes);
-            return;
-        }
         on_desired_patch(*d, payload);
         return;
     }
     if (auto m = parse_method_request(topic))
     {
-        on_method(*m, truncated ? std::string_view("\x01") : payload);
+        on_method(*m, payload);
         return;
     }
     port::log(port::Level::Warning, "hub link: message on unexpected topic (%zu bytes) ignored",
@@ -743,7 +878,7 @@ void Agent::respond_method(int status, std::string_view rid, std::string_view bo
     BufWriter w(topic);
     append_method_response_topic(status, rid, w);
     w.append('\0');
-    if (!w.ok() || !link_->publish0(topic, body))
+    if (!w.ok() || !publish0(topic, body))
         port::log(port::Level::Warning, "methods: response could not be sent");
 }
 
@@ -837,12 +972,10 @@ void Agent::reboot_now()
         port::log(port::Level::Err, "reboot: %s", err.c_str());
     port::log(port::Level::Notice, "reboot: simulated reboot #%llu",
               static_cast<unsigned long long>(boots));
-    if (state_ == LinkState::Online || state_ == LinkState::Subscribing)
-    {
-        state_ = LinkState::Disconnecting;
-        reconnect_when_down_ = true;
-        link_->disconnect();
-    }
+    if (state_ == LinkState::Subscribing)
+        link_->fail("simulated reboot");
+    else
+        begin_drain("simulated reboot", true);
 }
 
 void Agent::check_reboot_completed()
@@ -893,6 +1026,9 @@ Stats Agent::snapshot()
     s.queue_dropped = store_->dropped();
     s.queue_not_persisted = store_->not_persisted();
     s.alerts_resent = alerts_resent_;
+    s.inputs_waited = hub_inputs_->waited() + src_inputs_->waited() + inputs_deferred_;
+    s.queue_corrupt = store_->corrupt();
+    s.store_commits = store_->commits();
     return s;
 }
 

@@ -1,17 +1,12 @@
 // SPDX-License-Identifier: MIT
-// The edge filter: decides each sensor message against the threshold and stores accepted alerts.
-// decide() runs on whichever thread delivers the message (the MQTT receive thread for module and
-// mqtt sources, the loop for udp and simulated), so the acknowledgement of an input can follow the
-// durable decision. Its state is atomics and the thread-safe store; the loop owns the threshold and
-// publishes it here.
+// The edge filter's decision and its counters: scans a sensor message and says whether it is an
+// alert. Rejections are counted by kind and logged once per kind per minute. Pure of I/O except
+// the rate-limited log line; storing and acknowledging belong to the InputPipeline.
 #pragma once
 
-#include "alert_store.h"
-#include "inbox.h"
 #include "json_scan.h"
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <string_view>
 
@@ -21,35 +16,38 @@ namespace ga
 class InputFilter
 {
   public:
-    InputFilter(const FieldPath& path, double threshold, AlertStore& store, Inbox& inbox)
-        : path_(path), threshold_(threshold), store_(store), inbox_(inbox)
+    InputFilter(const FieldPath& path, double threshold) : path_(path), threshold_(threshold) {}
+
+    /// Scans `message` against the threshold and counts it (received, and rejected by kind).
+    Verdict decide(std::string_view message);
+    /// The same decision without counting (an input decided before, retried).
+    [[nodiscard]] Verdict rescan(std::string_view message) const
     {
+        return scan_sensor_message(message, path_, threshold_).verdict;
     }
+    /// Counts (and logs, rate-limited) a message rejected before it could be scanned, e.g. one
+    /// the link had to discard for its size.
+    void reject(Verdict v, std::size_t bytes);
+    /// Counts an alert that was accepted into the store.
+    void count_accepted() { ++accepted_; }
 
-    /// Scans, counts, and appends an alert to the store when above the threshold; durable on
-    /// return unless `batched`, where commit() makes a batch durable with one sync.
-    Verdict decide(std::string_view message, bool batched = false);
-    void commit() { store_.commit(); }
+    void set_threshold(double t) { threshold_ = t; }
+    [[nodiscard]] double threshold() const { return threshold_; }
 
-    void set_threshold(double t) { threshold_.store(t, std::memory_order_relaxed); }
-    [[nodiscard]] double threshold() const { return threshold_.load(std::memory_order_relaxed); }
-
-    [[nodiscard]] std::uint64_t received() const { return received_.load(); }
-    [[nodiscard]] std::uint64_t accepted() const { return accepted_.load(); }
+    [[nodiscard]] std::uint64_t received() const { return received_; }
+    [[nodiscard]] std::uint64_t accepted() const { return accepted_; }
     [[nodiscard]] std::uint64_t rejected(Verdict v) const
     {
-        return rejected_[static_cast<std::size_t>(v)].load();
+        return rejected_[static_cast<std::size_t>(v)];
     }
 
   private:
     FieldPath path_;
-    std::atomic<double> threshold_;
-    AlertStore& store_;
-    Inbox& inbox_;
-    std::atomic<std::uint64_t> received_{0};
-    std::atomic<std::uint64_t> accepted_{0};
-    std::array<std::atomic<std::uint64_t>, kVerdictCount> rejected_{};
-    std::array<std::atomic<std::int64_t>, kVerdictCount> last_logged_ms_{};
+    double threshold_;
+    std::uint64_t received_ = 0;
+    std::uint64_t accepted_ = 0;
+    std::array<std::uint64_t, kVerdictCount> rejected_{};
+    std::array<std::int64_t, kVerdictCount> last_logged_ms_{};
 };
 
 } // namespace ga

@@ -4,8 +4,9 @@
 #include "buf_writer.h"
 #include "port.h"
 
-#include <MQTTAsync.h>
+#include <algorithm>
 #include <arpa/inet.h>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -110,7 +111,7 @@ bool UdpSource::open(const std::string& bind, std::string& err)
     return true;
 }
 
-void UdpSource::drain(InputFilter& filter)
+void UdpSource::drain(InputPipeline& pipeline, std::int64_t wall_s)
 {
     // A UDP sender gets no acknowledgement, so a batch of alerts shares one journal sync (made
     // before any of them is sent). The batch is bounded to keep the loop responsive.
@@ -151,18 +152,22 @@ void UdpSource::drain(InputFilter& filter)
             }
         }
         const auto len = static_cast<std::size_t>(n);
-        (void)filter.decide(std::string_view(buf_.get(), len < cap ? len : cap), true);
+        (void)pipeline.offer(std::string_view(buf_.get(), len < cap ? len : cap), wall_s, false);
     }
-    filter.commit();
+    (void)pipeline.commit();
 }
 
-MqttSource::~MqttSource()
+MqttSource::MqttSource(port::EventLoop& loop, std::uint64_t key, InputPipeline& pipeline)
+    : pipeline_(pipeline)
 {
-    if (client_ != nullptr)
-    {
-        MQTTAsync handle = client_;
-        MQTTAsync_destroy(&handle);
-    }
+    mqtt::SessionConfig sc;
+    sc.keepalive_s = 60;
+    sc.ping_timeout_ms = 30000;
+    sc.window = 1; // we only receive
+    sc.max_inbound_pending = mqtt::Session::kMaxWindow;
+    sc.max_packet = ScanLimits{}.max_bytes + 4096;
+    link_ =
+        std::make_unique<MqttLink>(MqttLink::Buffers{sc.max_packet, 16384}, sc, loop, key, *this);
 }
 
 bool MqttSource::start(const std::string& broker,
@@ -171,62 +176,119 @@ bool MqttSource::start(const std::string& broker,
                        std::string& err)
 {
     topic_ = topic;
-    const std::string uri = "tcp://" + broker;
-    MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
-    copts.MQTTVersion = MQTTVERSION_3_1_1;
-    MQTTAsync handle = nullptr;
-    if (MQTTAsync_createWithOptions(&handle, uri.c_str(), client_id.c_str(),
-                                    MQTTCLIENT_PERSISTENCE_NONE, nullptr,
-                                    &copts) != MQTTASYNC_SUCCESS)
+    client_id_ = client_id;
+    broker_ = broker;
+    port::TransportConfig tc;
+    if (!split_host_port(broker, tc.host, tc.port))
     {
-        err = "mqtt source: cannot create client for " + broker;
+        err = "mqtt source: broker '" + broker + "' is not host:port";
         return false;
     }
-    client_ = handle;
-    (void)MQTTAsync_setCallbacks(
-        handle, this, &MqttSource::on_lost,
-        reinterpret_cast<MQTTAsync_messageArrived*>(&MqttSource::on_message), nullptr);
-    (void)MQTTAsync_setConnected(handle, this, &MqttSource::on_connected);
-    MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
-    opts.keepAliveInterval = 60;
-    opts.cleansession = 0;       // the local broker keeps QoS 1 readings while we restart
-    opts.automaticReconnect = 1; // a local broker: paho's own retry (1 s .. 60 s) is enough here
-    opts.minRetryInterval = 1;
-    opts.maxRetryInterval = 60;
-    if (MQTTAsync_connect(handle, &opts) != MQTTASYNC_SUCCESS)
+    tc.tls = false;
+    if (!link_->configure(tc, err))
     {
-        err = "mqtt source: cannot start connecting to " + broker;
+        err = "mqtt source: " + err;
         return false;
     }
+    // The local broker keeps QoS 1 readings for our persistent session while we restart.
+    link_->connect(client_id_, {}, {}, false, port::monotonic_ms());
     return true;
 }
 
-void MqttSource::on_connected(void* ctx, char* /*cause*/)
+void MqttSource::on_ready(bool readable, bool writable, std::int64_t now_ms)
 {
-    auto* self = static_cast<MqttSource*>(ctx);
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    const int rc = MQTTAsync_subscribe(self->client_, self->topic_.c_str(), 1, &ro);
-    port::log(rc == MQTTASYNC_SUCCESS ? port::Level::Info : port::Level::Err,
-              "mqtt source: connected, subscribing to %s%s", self->topic_.c_str(),
-              rc == MQTTASYNC_SUCCESS ? "" : " failed");
+    link_->on_ready(readable, writable, now_ms);
 }
 
-// `char* cause`, not const: paho's MQTTAsync_connectionLost type fixes the signature.
-void MqttSource::on_lost(void* /*ctx*/, char* cause) // NOLINT(readability-non-const-parameter)
+void MqttSource::tick(std::int64_t now_ms)
 {
-    port::log(port::Level::Warning, "mqtt source: connection lost (%s); retrying",
-              cause != nullptr ? cause : "no cause given");
+    if (link_->idle() && now_ms >= next_connect_ms_)
+        link_->connect(client_id_, {}, {}, false, now_ms);
+    link_->tick(now_ms);
+    ack_ready();
 }
 
-int MqttSource::on_message(void* ctx, char* topic, int /*topic_len*/, void* message)
+void MqttSource::retry(std::int64_t now_ms)
 {
-    auto* self = static_cast<MqttSource*>(ctx);
-    auto* msg = static_cast<MQTTAsync_message*>(message);
-    (void)self->filter_.decide(std::string_view(static_cast<const char*>(msg->payload),
-                                                static_cast<std::size_t>(msg->payloadlen)));
-    MQTTAsync_freeMessage(&msg);
-    MQTTAsync_free(topic);
-    return 1;
+    if (pipeline_.held() == 0)
+        return;
+    pipeline_.retry(port::wall_time_s());
+    acks_owed_ += pipeline_.commit();
+    ack_ready();
+    link_->flush(now_ms);
+}
+
+void MqttSource::ack_ready()
+{
+    if (acks_owed_ != 0 && link_->up() && link_->session().ack_inbound(acks_owed_))
+        acks_owed_ = 0;
+}
+
+void MqttSource::on_connected(bool /*session_present*/)
+{
+    const std::array<mqtt::Subscription, 1> subs{mqtt::Subscription{topic_, 1}};
+    std::uint16_t id = 0;
+    const bool ok = link_->session().subscribe(subs, id);
+    port::log(ok ? port::Level::Info : port::Level::Err,
+              "mqtt source: connected to %s, subscribing to %s%s", broker_.c_str(), topic_.c_str(),
+              ok ? "" : " failed");
+    if (!ok)
+        link_->fail("SUBSCRIBE does not fit the send buffer");
+    up_since_ms_ = port::monotonic_ms();
+}
+
+void MqttSource::on_subscribed(std::span<const std::uint8_t> granted)
+{
+    if (!granted.empty() && granted[0] == 0x80)
+    {
+        port::log(port::Level::Err, "mqtt source: subscription to %s refused by the broker",
+                  topic_.c_str());
+        link_->fail("subscription refused");
+    }
+}
+
+void MqttSource::on_message(const mqtt::Publish& m)
+{
+    if (m.oversize > 0)
+    {
+        pipeline_.reject_oversize(m.oversize);
+        if (m.qos == 1 && pipeline_.offer_other() == InputPipeline::Offer::Overflow)
+            link_->fail("too many messages held while the store is full");
+        return;
+    }
+    if (pipeline_.offer(m.payload, port::wall_time_s(), m.qos == 1) ==
+        InputPipeline::Offer::Overflow)
+        link_->fail("readings keep arriving while the store is full (the broker ignores its "
+                    "in-flight window); they are redelivered after the reconnect");
+}
+
+void MqttSource::on_batch_end()
+{
+    acks_owed_ += pipeline_.commit();
+    ack_ready();
+}
+
+void MqttSource::on_down(const char* why, int connack, bool requested)
+{
+    pipeline_.reset();
+    acks_owed_ = 0;
+    if (requested)
+        return;
+    const std::int64_t now = port::monotonic_ms();
+    if (up_since_ms_ != 0 && now - up_since_ms_ >= 60000)
+        attempt_ = 0;
+    up_since_ms_ = 0;
+    const int shift = std::min(attempt_++, 6);
+    const std::int64_t delay = std::min<std::int64_t>(1000LL << shift, 60000);
+    next_connect_ms_ = now + delay;
+    if (connack >= 0)
+        port::log(port::Level::Warning,
+                  "mqtt source: %s refused the connection (CONNACK %d); retrying in %lld ms",
+                  broker_.c_str(), connack, static_cast<long long>(delay));
+    else
+        port::log(port::Level::Warning,
+                  "mqtt source: connection to %s lost (%s); retrying in %lld ms", broker_.c_str(),
+                  why, static_cast<long long>(delay));
 }
 
 } // namespace ga

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Sensor sources other than the module input: a simulated sensor (demos, soak), UDP JSON
-// datagrams, and a local MQTT broker (Zigbee2MQTT, Tasmota, ...). Each hands messages to the
-// InputFilter.
+// datagrams, and a local MQTT broker (Zigbee2MQTT, Tasmota, ...). Each hands messages to an
+// InputPipeline.
 #pragma once
 
-#include "input_filter.h"
+#include "event_loop.h"
+#include "input_pipeline.h"
+#include "mqtt_link.h"
 
 #include <cstdint>
 #include <memory>
@@ -38,8 +40,8 @@ class UdpSource
     ~UdpSource();
     [[nodiscard]] bool open(const std::string& bind, std::string& err);
     [[nodiscard]] int fd() const { return fd_; }
-    /// Reads every pending datagram into the filter.
-    void drain(InputFilter& filter);
+    /// Reads pending datagrams (a bounded batch) into the pipeline with one commit.
+    void drain(InputPipeline& pipeline, std::int64_t wall_s);
     /// Datagrams the kernel dropped because the socket buffer was full (never seen, never
     /// accepted): counted so a sender that bursts faster than the agent drains is visible.
     [[nodiscard]] std::uint64_t dropped() const { return dropped_; }
@@ -51,24 +53,41 @@ class UdpSource
     std::int64_t next_drop_log_ms_ = 0;
 };
 
-/// A subscription on a local MQTT broker (plain TCP on the gateway), QoS 1.
-class MqttSource
+/// A subscription on a local MQTT broker (plain TCP on the gateway), QoS 1, persistent session:
+/// our own MQTT client on the event loop. Inputs go through the InputPipeline and are
+/// acknowledged only once their alerts are durable; when the store is full they wait
+/// unacknowledged (the broker's in-flight window stops the flow).
+class MqttSource final : public MqttLink::Handler
 {
   public:
-    explicit MqttSource(InputFilter& filter) : filter_(filter) {}
-    ~MqttSource();
+    MqttSource(port::EventLoop& loop, std::uint64_t key, InputPipeline& pipeline);
     [[nodiscard]] bool start(const std::string& broker,
                              const std::string& topic,
                              const std::string& client_id,
                              std::string& err);
+    void on_ready(bool readable, bool writable, std::int64_t now_ms);
+    void tick(std::int64_t now_ms);
+    /// The store may have room again: decide held inputs and acknowledge what is durable.
+    void retry(std::int64_t now_ms);
+
+    void on_connected(bool session_present) override;
+    void on_message(const mqtt::Publish& m) override;
+    void on_acked(std::uint64_t /*tag*/) override {}
+    void on_subscribed(std::span<const std::uint8_t> granted) override;
+    void on_batch_end() override;
+    void on_down(const char* why, int connack, bool requested) override;
 
   private:
-    static int on_message(void* ctx, char* topic, int topic_len, void* message);
-    static void on_connected(void* ctx, char* cause);
-    static void on_lost(void* ctx, char* cause);
-    InputFilter& filter_;
-    void* client_ = nullptr;
+    void ack_ready();
+    InputPipeline& pipeline_;
+    std::unique_ptr<MqttLink> link_;
     std::string topic_;
+    std::string client_id_;
+    std::string broker_;
+    std::size_t acks_owed_ = 0;
+    int attempt_ = 0;
+    std::int64_t next_connect_ms_ = 0;
+    std::int64_t up_since_ms_ = 0;
 };
 
 /// Splits "host:port"; false when malformed.

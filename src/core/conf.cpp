@@ -168,6 +168,9 @@ constexpr std::array kKeys{
     KeyDef{.section = "hub", .key = "model_id", .kind = Kind::String, .def = "",
            .help = "optional IoT Plug and Play model id announced at connect",
            .set = [](Config& c, const Value& v) { c.model_id = std::string(v.text); }},
+    KeyDef{.section = "hub", .key = "max_inflight", .kind = Kind::Uint, .def = "64", .min = 1, .max = 1024,
+           .help = "alerts sent and not yet acknowledged by the hub (the QoS 1 window)",
+           .set = [](Config& c, const Value& v) { c.max_inflight = u32(v); }},
     // [filter]
     KeyDef{.section = "filter", .key = "field", .kind = Kind::String, .def = "machine.temperature",
            .check = check_field,
@@ -210,9 +213,14 @@ constexpr std::array kKeys{
            .help = "simulate mode: seconds before the simulated reboot completes",
            .set = [](Config& c, const Value& v) { c.reboot_simulate_delay = u32(v); }},
     // [queue]
-    KeyDef{.section = "queue", .key = "max_bytes", .kind = Kind::Uint, .def = "1048576", .min = 4096,
-           .max = 1U << 30U, .help = "bound on alerts kept while offline; the oldest are dropped and counted",
+    KeyDef{.section = "queue", .key = "max_bytes", .kind = Kind::Uint, .def = "67108864", .min = 4096,
+           .max = 1U << 30U,
+           .help = "bound on the alert log on disk (memory use does not grow with it); when full, inputs "
+                   "that can wait are not acknowledged, UDP/simulated readings drop the oldest (counted)",
            .set = [](Config& c, const Value& v) { c.queue_max_bytes = v.u; }},
+    KeyDef{.section = "queue", .key = "max_age", .kind = Kind::Uint, .def = "0", .min = 0, .max = 31536000,
+           .help = "seconds after which an unsent alert is dropped and counted; 0 = never",
+           .set = [](Config& c, const Value& v) { c.queue_max_age = u32(v); }},
     // [state]
     KeyDef{.section = "state", .key = "dir", .kind = Kind::Path, .def = "/var/lib/gateway-agent",
            .check = check_non_empty, .help = "writable directory for persisted state (reboot, twin version)",

@@ -40,6 +40,7 @@ struct Config
     std::uint32_t sas_ttl = 3600;
     std::uint32_t keepalive = 240;
     std::string model_id;
+    std::uint32_t max_inflight = 64; // alerts sent and not yet acknowledged
     // [filter]
     std::string field = "machine.temperature";
     double threshold = 25.0;
@@ -56,7 +57,8 @@ struct Config
     RebootMode reboot_mode = RebootMode::RequestFile;
     std::uint32_t reboot_simulate_delay = 0;
     // [queue]
-    std::uint64_t queue_max_bytes = 1048576;
+    std::uint64_t queue_max_bytes = 67108864;
+    std::uint32_t queue_max_age = 0; // seconds; 0: alerts never expire
     // [state]
     std::string state_dir = "/var/lib/gateway-agent";
     // [log]

@@ -25,6 +25,9 @@ struct Stats
     std::uint64_t queue_dropped = 0;
     std::uint64_t queue_not_persisted = 0; // accepted while the journal could not be written
     std::uint64_t alerts_resent = 0;       // sent again after a reconnect (at least once)
+    std::uint64_t inputs_waited = 0;       // inputs left unacknowledged until the store had room
+    std::uint64_t queue_corrupt = 0;       // stored records skipped for a bad checksum
+    std::uint64_t store_commits = 0;       // fdatasync calls of the store (group commit)
 };
 
 } // namespace ga

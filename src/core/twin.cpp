@@ -424,6 +424,9 @@ bool build_stats_report(const Stats& stats, BufWriter& out)
     append_counter(out, "queueDropped", stats.queue_dropped);
     append_counter(out, "queueNotPersisted", stats.queue_not_persisted);
     append_counter(out, "alertsResent", stats.alerts_resent);
+    append_counter(out, "inputsWaited", stats.inputs_waited);
+    append_counter(out, "queueCorrupt", stats.queue_corrupt);
+    append_counter(out, "storeCommits", stats.store_commits);
     out.append("}}");
     return out.ok();
 }

@@ -80,7 +80,7 @@ TEST(Conf, MinimalFileGivesHeaderDefaults)
     EXPECT_EQ(c.threshold, 25.0);
     EXPECT_EQ(c.source, ga::SourceType::ModuleInput);
     EXPECT_EQ(c.reboot_mode, ga::RebootMode::RequestFile);
-    EXPECT_EQ(c.queue_max_bytes, 1048576U);
+    EXPECT_EQ(c.queue_max_bytes, 67108864U);
     EXPECT_EQ(c.state_dir, "/var/lib/gateway-agent");
     EXPECT_EQ(c.stats_interval, 300U);
 }
@@ -441,7 +441,9 @@ TEST(Conf, HelpListsEverySectionAndKeyWithDefaults)
                           "seed = 1",
                           "mode = request-file",
                           "simulate_delay = 0",
-                          "max_bytes = 1048576",
+                          "max_inflight = 64",
+                          "max_bytes = 67108864",
+                          "max_age = 0",
                           "dir = /var/lib/gateway-agent",
                           "stats_interval = 300"})
     {
@@ -523,6 +525,7 @@ TEST(Conf, ShippedExampleParses)
                           "sas_ttl",
                           "keepalive",
                           "model_id",
+                          "max_inflight",
                           "field",
                           "threshold",
                           "input",
@@ -535,7 +538,9 @@ TEST(Conf, ShippedExampleParses)
                           "seed",
                           "mode",
                           "simulate_delay",
+                          "max_inflight",
                           "max_bytes",
+                          "max_age",
                           "dir",
                           "stats_interval"})
     {

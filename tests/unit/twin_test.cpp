@@ -374,7 +374,10 @@ TEST(TwinBuild, StatsExact)
     s.queue_dropped = 18446744073709551615ULL;
     s.queue_not_persisted = 9;
     s.alerts_resent = 11;
-    char buf[512];
+    s.inputs_waited = 12;
+    s.queue_corrupt = 13;
+    s.store_commits = 14;
+    char buf[640];
     ga::BufWriter w(buf);
     ASSERT_TRUE(ga::build_stats_report(s, w));
     EXPECT_EQ(
@@ -383,7 +386,8 @@ TEST(TwinBuild, StatsExact)
         R"J("rejected":{"not_json":1,"bad_utf8":2,"too_deep":3,"too_large":4,)J"
         R"J("path_absent":5,"not_number":6,"duplicate_key":7},"twinPatches":3,)J"
         R"J("thresholdChanges":2,"reconnects":1,"queueDepth":0,)J"
-        R"J("queueDropped":18446744073709551615,"queueNotPersisted":9,"alertsResent":11}})J");
+        R"J("queueDropped":18446744073709551615,"queueNotPersisted":9,"alertsResent":11,)J"
+        R"J("inputsWaited":12,"queueCorrupt":13,"storeCommits":14}})J");
 
     cJSON* root = cJSON_ParseWithLength(w.view().data(), w.view().size());
     ASSERT_NE(root, nullptr);

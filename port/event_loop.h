@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+// The event loop's OS primitives: epoll over the caller's sockets, a periodic tick (timerfd) and
+// SIGTERM/SIGINT as an event (signalfd; the signals are blocked for the process).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace ga::port
+{
+
+class EventLoop
+{
+  public:
+    EventLoop() = default;
+    ~EventLoop();
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    /// Creates epoll, the tick timer (every `tick_ms`) and the signal fd. False with `err`.
+    [[nodiscard]] bool open(std::int64_t tick_ms, std::string& err);
+
+    /// Watches `fd` for readability (always) and writability (when `writable`); `key` comes back
+    /// in Ready. Calling it again for the same fd changes the interest. False with errno kept.
+    [[nodiscard]] bool watch(int fd, bool writable, std::uint64_t key);
+    /// Stops watching `fd` (before it is closed); unknown fds are ignored.
+    void unwatch(int fd);
+
+    struct Ready
+    {
+        std::uint64_t key = 0;
+        bool readable = false; // also set on hang-up or error, so a read sees it
+        bool writable = false;
+    };
+    struct Wakeup
+    {
+        std::size_t ready = 0; // entries filled in `out`
+        bool tick = false;     // the tick timer fired (once per wait, however many periods)
+        int signal = 0;        // SIGTERM or SIGINT received, else 0
+    };
+    /// Waits until something is ready (at most `timeout_ms`, -1 for no limit).
+    [[nodiscard]] Wakeup wait(std::span<Ready> out, int timeout_ms);
+
+  private:
+    int epfd_ = -1;
+    int timerfd_ = -1;
+    int sigfd_ = -1;
+};
+
+} // namespace ga::port
