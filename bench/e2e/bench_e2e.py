@@ -255,11 +255,18 @@ class Target:
 
 
 class AgentTarget(Target):
+    """Our gateway-agent. `name` is "agent" (the --agent binary) or "agent-before" (the
+    --agent-before binary: an older build run as its own target, same workload)."""
     name = "agent"
+
+    def __init__(self, bench, name="agent", binary=None):
+        super().__init__(bench)
+        self.name = name
+        self.binary = binary or bench.agent
 
     def start(self):
         b = self.b
-        d = os.path.join(b.out, "agent")
+        d = os.path.join(b.out, self.name)
         os.makedirs(os.path.join(d, "state"), exist_ok=True)
         conf = os.path.join(d, "agent.conf")
         with open(conf, "w") as f:
@@ -271,7 +278,7 @@ class AgentTarget(Target):
                     "[log]\nstats_interval = 1\n")
         os.chmod(conf, 0o600)
         self.logf = open(os.path.join(d, "agent.log"), "ab")
-        self.proc = subprocess.Popen([b.agent, "--config", conf], stdout=self.logf,
+        self.proc = subprocess.Popen([self.binary, "--config", conf], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=self.env_with_shim())
 
     def stats(self):
@@ -293,7 +300,7 @@ class AgentTarget(Target):
                 return s
             prev = got
             time.sleep(1.2 if received is None else 0.3)
-        log(f"agent: messagesReceived {s.get('messagesReceived')}, waited for "
+        log(f"{self.name}: messagesReceived {s.get('messagesReceived')}, waited for "
             f"{received if received is not None else 'a stable value'}")
         return s
 
@@ -428,6 +435,7 @@ class Bench:
         self.ctl = [sys.executable, os.path.join(EMU, "hubctl"), "--dir", self.hubdir]
         self.stream = Stream(a.count, a.hot, a.seed)
         self.shim = None
+        self.agent_before = None
         self.sensor = None
         self.up = None
         self.hub_started = False
@@ -447,6 +455,14 @@ class Bench:
             raise BenchError(f"no agent binary at {agent}")
         self.agent = os.path.join(self.out, "gateway-agent")
         shutil.copy2(agent, self.agent)
+        if "agent-before" in self.targets():
+            if not a.agent_before:
+                raise BenchError("target agent-before needs --agent-before PATH")
+            before = os.path.abspath(a.agent_before)
+            if not os.access(before, os.X_OK):
+                raise BenchError(f"no agent binary at {before}")
+            self.agent_before = os.path.join(self.out, "gateway-agent-before")
+            shutil.copy2(before, self.agent_before)
         plugin = a.plugin or os.environ.get("GA_HUB_EMULATOR_PLUGIN") or os.path.join(
             REPO, "build", "native", "tools", "hub-emulator", "hub_emulator_plugin.so")
         if not os.path.exists(plugin):
@@ -465,7 +481,10 @@ class Bench:
             self.node_modules = self.find_node_modules()
 
     def targets(self):
-        return [t.strip() for t in self.a.targets.split(",") if t.strip()]
+        spec = self.a.targets
+        if spec is None:  # default: emulator, agent-before (with --agent-before), agent, node
+            spec = "emulator,agent-before,agent,node" if self.a.agent_before else "emulator,agent,node"
+        return [t.strip() for t in spec.split(",") if t.strip()]
 
     def find_node_modules(self):
         if self.a.node_modules:
@@ -529,8 +548,13 @@ class Bench:
         return json.loads(r.stdout) if r.returncode == 0 else {}
 
     def clear_session(self):
-        """Drops the filter's persistent session (and its subscriptions) between targets."""
+        """Drops the filter's persistent session (and its subscriptions) between targets, and the
+        previous target's reported agentStats (a JSON merge patch with null): the twin merges
+        reported patches, so an agent that does not report a key (an older build without
+        storeCommits) would otherwise show the previous agent's stale value."""
         c = lib.connect_identity(self.hubdir, MODULE, clean=True, timeout=30)
+        c.publish("$iothub/twin/PATCH/properties/reported/?$rid=bench-e2e-clear",
+                  b'{"agentStats":null}', qos=1)
         c.disconnect()
 
     # phases
@@ -717,16 +741,22 @@ class Bench:
                 p["steady_window_readings"] = st[1][0] - st[0][0]
             if ph["stats0"] is not None:
                 a0, a1 = ph["stats0"], ph["stats1"]
-                d = {k: a1.get(k, 0) - a0.get(k, 0) for k in
+                # an older agent may not report every key (no storeCommits before the log
+                # store): those deltas are None ("n/a"), and listed in agent_stats_missing
+                d = {k: (a1[k] - a0.get(k, 0) if k in a1 else None) for k in
                      ("messagesReceived", "alertsAccepted", "alertsSent", "storeCommits",
                       "inputsWaited", "queueDropped", "reconnects", "alertsResent")}
                 p["agent_stats_delta"] = d
-                if d["storeCommits"]:
+                missing = [k for k, v in d.items() if v is None]
+                if missing:
+                    p["agent_stats_missing"] = missing
+                if d["storeCommits"] and d["messagesReceived"] is not None:
                     p["messages_per_fsync"] = round(d["messagesReceived"] / d["storeCommits"], 2)
-                    p["alerts_per_fsync"] = round(d["alertsAccepted"] / d["storeCommits"], 2)
+                    if d["alertsAccepted"] is not None:
+                        p["alerts_per_fsync"] = round(d["alertsAccepted"] / d["storeCommits"], 2)
                 if d["messagesReceived"] != n:
-                    problems.append(f"agent/{kind}: messagesReceived delta {d['messagesReceived']}"
-                                    f" != {n}")
+                    problems.append(f"{t.name}/{kind}: messagesReceived delta "
+                                    f"{d['messagesReceived']} != {n}")
             out["phases"][kind] = p
         return out, problems
 
@@ -739,7 +769,7 @@ def fmt(v, nd=1):
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
-def table(results, ratios):
+def table(results, ratios, compare=None):
     rows = [("", [r["target"] for r in results])]
     def row(label, f):
         rows.append((label, [f(r) for r in results]))
@@ -761,7 +791,8 @@ def table(results, ratios):
         row(f"[{title}] mallocs/msg", lambda r, g=g: fmt(g(r, "mallocs_per_msg_phase"), 2))
         if kind == "p":
             row("[paced] mallocs/msg steady", lambda r, g=g: fmt(g(r, "mallocs_per_msg_steady"), 2))
-        row(f"[{title}] messages/fsync", lambda r, g=g: fmt(g(r, "messages_per_fsync"), 2))
+        row(f"[{title}] messages/fsync", lambda r, g=g: "n/a" if "storeCommits" in
+            (g(r, "agent_stats_missing") or []) else fmt(g(r, "messages_per_fsync"), 2))
     row("peak RSS (VmHWM) kB", lambda r: fmt(r["peak_rss_kb"]))
     w0 = max(len(x[0]) for x in rows)
     w = [max(len(x[1][i]) for x in rows) for i in range(len(results))]
@@ -773,6 +804,77 @@ def table(results, ratios):
         lines.append("agent / node (below 1: the agent uses less):")
         for k, v in ratios.items():
             lines.append(f"  {k}: {fmt(v, 3)}")
+    if compare:
+        lines.append("")
+        lines.append(compare_table(compare))
+    return "\n".join(lines)
+
+
+# -- agent (after) vs agent-before vs node ------------------------------------------------------
+COMPARE_METRICS = [
+    # (key, label, phase or None, field, ratio wanted)
+    ("cpu_us_per_msg_unpaced", "CPU us/msg, unpaced", "u", "cpu_us_per_msg", True),
+    ("cpu_us_per_msg_paced", "CPU us/msg, paced", "p", "cpu_us_per_msg", True),
+    ("peak_rss_kb", "peak RSS kB", None, "peak_rss_kb", True),
+    ("messages_per_s_unpaced", "messages/s, unpaced", "u", "messages_per_s", True),
+    ("messages_per_s_paced", "messages/s, paced", "p", "messages_per_s", True),
+    ("alerts_delivered_unpaced", "alerts delivered, unpaced", "u", "alerts_upstream", True),
+    ("alerts_delivered_paced", "alerts delivered, paced", "p", "alerts_upstream", True),
+    ("alerts_lost_unpaced", "alerts lost, unpaced", "u", "alerts_lost", True),
+    ("alerts_lost_paced", "alerts lost, paced", "p", "alerts_lost", True),
+    ("latency_p50_ms_paced", "latency p50 ms, paced", "p", "latency_p50", False),
+    ("latency_p99_ms_paced", "latency p99 ms, paced", "p", "latency_p99", False),
+    ("mallocs_per_msg_steady", "mallocs/msg steady, paced", "p", "mallocs_per_msg_steady", False),
+    ("messages_per_fsync_unpaced", "messages/fsync, unpaced", "u", "messages_per_fsync", False),
+]
+
+
+def _metric(r, phase, field):
+    if r is None:
+        return None
+    if phase is None:
+        return r.get(field)
+    p = r["phases"].get(phase, {})
+    if field.startswith("latency_"):
+        return (p.get("latency_ms") or {}).get(field.split("_", 1)[1])
+    return p.get(field)
+
+
+def _ratio(x, y):
+    if x is None or y is None or y == 0:
+        return None  # n/a (a missing value, or 0 in the denominator: e.g. 0 lost / 0 lost)
+    return round(x / y, 3)
+
+
+def compare_agents(by):
+    """after (agent) vs before (agent-before) vs node, with after/before and after/node."""
+    after, before, node = by.get("agent"), by.get("agent-before"), by.get("node")
+    out = {}
+    for key, label, phase, field, want_ratio in COMPARE_METRICS:
+        a, b, n = (_metric(x, phase, field) for x in (after, before, node))
+        row = {"label": label, "after": a, "before": b, "node": n}
+        if want_ratio:
+            row["after_over_before"] = _ratio(a, b)
+            row["after_over_node"] = _ratio(a, n)
+        out[key] = row
+    return out
+
+
+def compare_table(cmp):
+    head = ["", "after (agent)", "before", "node", "after/before", "after/node"]
+    rows = [head]
+    for row in cmp.values():
+        def v(x, nd=2 if "latency" in row["label"] else 1):
+            return "n/a" if x is None else fmt(x, nd)
+        rows.append([row["label"], v(row["after"]), v(row["before"]), v(row["node"]),
+                     v(row.get("after_over_before"), 3) if "after_over_before" in row else "",
+                     v(row.get("after_over_node"), 3) if "after_over_node" in row else ""])
+    w = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["agent (after) vs agent-before vs node (ratios below 1: after uses less / is lower; "
+             "n/a: missing, or 0 in the denominator):"]
+    for r in rows:
+        lines.append(r[0].ljust(w[0]) + "  " + "  ".join(r[i].rjust(w[i])
+                                                         for i in range(1, len(head))))
     return "\n".join(lines)
 
 
@@ -784,6 +886,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="output dir (replaced if made by this script)")
     ap.add_argument("--agent", default=os.path.join(REPO, "build", "native", "src", "gateway-agent"))
+    ap.add_argument("--agent-before", default=None, metavar="PATH",
+                    help="an older agent build, run as its own target agent-before (same workload);"
+                    " the summary then compares agent (after) / agent-before / node")
     ap.add_argument("--plugin", default=None, help="hub_emulator_plugin.so (default: "
                     "$GA_HUB_EMULATOR_PLUGIN, else the native build's)")
     ap.add_argument("--node-modules", default=None, help="node_modules with azure-iot-device(-mqtt)"
@@ -795,13 +900,15 @@ def main():
     ap.add_argument("--window", type=int, default=100, help="sensor QoS 1 window")
     ap.add_argument("--max-in-flight", type=int, default=4000,
                     help="unpaced: hold the sensor when this many readings are not through yet")
-    ap.add_argument("--targets", default="emulator,agent,node")
+    ap.add_argument("--targets", default=None, help="comma list (default emulator,agent,node;"
+                    " with --agent-before: emulator,agent-before,agent,node)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-malloc-count", action="store_true")
     a = ap.parse_args()
 
     b = Bench(a)
-    targets = {"emulator": EmulatorTarget, "agent": AgentTarget, "node": NodeTarget}
+    targets = {"emulator": EmulatorTarget, "agent": AgentTarget, "agent-before": AgentTarget,
+               "node": NodeTarget}
     live = []
     results, problems = [], []
 
@@ -814,7 +921,10 @@ def main():
         for name in b.targets():
             if name not in targets:
                 raise BenchError(f"unknown target {name}")
-            t = targets[name](b)
+            if name == "agent-before":
+                t = AgentTarget(b, "agent-before", b.agent_before)
+            else:
+                t = targets[name](b)
             live.append(t)
             res = b.run_target(t)
             summ, probs = b.summarize(t, res)
@@ -847,15 +957,20 @@ def main():
     summary = {"config": {"count": a.count, "hot": a.hot, "rate": a.rate,
                           "paced_seconds": a.paced_seconds, "window": a.window,
                           "max_in_flight": a.max_in_flight, "seed": a.seed,
-                          "agent": os.path.abspath(a.agent), "cpus": os.cpu_count(),
+                          "agent": os.path.abspath(a.agent),
+                          "agent_before": os.path.abspath(a.agent_before) if a.agent_before
+                          else None, "targets": b.targets(), "cpus": os.cpu_count(),
                           "node": subprocess.run(["node", "--version"], capture_output=True,
                                                  text=True).stdout.strip()},
                "targets": results, "ratios_agent_over_node": ratios, "problems": problems,
                "upstream_other_records": b.up.other if b.up else None,
                "upstream_without_alert_property": b.up.props_bad if b.up else None}
+    compare = compare_agents(by) if "agent-before" in by else None
+    if compare is not None:
+        summary["compare_after_before_node"] = compare
     with open(os.path.join(b.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    text = table(results, ratios)
+    text = table(results, ratios, compare)
     with open(os.path.join(b.out, "summary.txt"), "w") as f:
         f.write(text + "\n")
     print(text)
