@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 
 namespace ga
@@ -40,6 +41,13 @@ const char* connack_reason(int code)
     default:
         return "refused with an unknown CONNACK code";
     }
+}
+/// systemd's STATUS= line, so `systemctl status` says online or offline and why.
+template <typename... Args> void status(const char* fmt, Args... args)
+{
+    char line[320] = "STATUS=";
+    (void)std::snprintf(line + 7, sizeof line - 7, fmt, args...);
+    port::notify(line);
 }
 } // namespace
 
@@ -89,6 +97,7 @@ void HubConnection::connect_now()
     // Renew at 80 % of the lifetime.
     renew_at_ms_ = port::monotonic_ms() + static_cast<std::int64_t>(s_.sas_ttl_s) * 800;
     state_ = State::Connecting;
+    status("connecting to %s:%u", s_.connect_host.c_str(), static_cast<unsigned>(s_.port));
     // CleanSession 0: the hub keeps subscriptions and undelivered inputs across reconnects.
     link_->connect(s_.client_id, s_.username, w.view(), false, port::monotonic_ms());
     explicit_bzero(token, sizeof token);
@@ -238,6 +247,7 @@ void HubConnection::on_subscribed(std::span<const std::uint8_t> granted)
     }
     state_ = State::Online;
     online_since_ms_ = port::monotonic_ms();
+    status("online: connected to %s:%u", s_.connect_host.c_str(), static_cast<unsigned>(s_.port));
     client_.on_online();
 }
 
@@ -274,6 +284,12 @@ void HubConnection::on_down(const char* why, int connack, bool requested)
         port::monotonic_ms() - online_since_ms_ >= kStableAfterMs)
         attempt_ = 0;
     state_ = State::Waiting;
+    if (!requested)
+    {
+        char when[32];
+        port::format_iso8601_utc(port::wall_time_s(), when, sizeof when);
+        status("offline since %s: %s", when, connack >= 0 ? connack_reason(connack) : why);
+    }
     client_.on_offline();
     if (stopping_)
         return;
