@@ -4,7 +4,9 @@
 // store and the sources, and the counters.
 #include "agent.h"
 
+#include "acked_inputs.h"
 #include "alert_log.h"
+#include "alert_record.h"
 #include "buf_writer.h"
 #include "event_loop.h"
 #include "hub_connection.h"
@@ -13,6 +15,7 @@
 #include "methods.h"
 #include "port.h"
 #include "sources.h"
+#include "store_id.h"
 #include "topics.h"
 #include "twin.h"
 #include "twin_sync.h"
@@ -28,9 +31,6 @@ namespace
 {
 constexpr std::int64_t kTickMs = 100;
 constexpr std::size_t kHeldBytes = std::size_t{1024} * 1024U;
-// Held inputs stay below the session's bound on unacknowledged inputs (Session::kMaxWindow).
-constexpr std::size_t kMaxHeldInputs = 512;
-constexpr std::int64_t kLeftWithBrokerMaxMs = 30000;
 constexpr std::uint64_t kKeyHub = 1;
 constexpr std::uint64_t kKeyMqttSource = 2;
 constexpr std::uint64_t kKeyUdp = 3;
@@ -99,8 +99,6 @@ class Agent final : public HubConnection::Client, public TwinSync::Listener
     void dispatch(const port::EventLoop::Wakeup& w, std::span<port::EventLoop::Ready> ready);
     void tick();
     void pump_alerts();
-    void send_acks();
-    void leave_inputs_with_broker();
     void after_store_room();
     void report_stats(bool log_line);
     Stats snapshot();
@@ -117,6 +115,7 @@ class Agent final : public HubConnection::Client, public TwinSync::Listener
     std::unique_ptr<InputPipeline> hub_inputs_; // module input: can wait
     std::unique_ptr<InputPipeline> src_inputs_; // the other sources
     std::unique_ptr<HubConnection> hub_;
+    std::unique_ptr<AckedInputs> hub_acked_;
     std::unique_ptr<TwinSync> twin_;
     std::unique_ptr<Methods> methods_;
     std::unique_ptr<UdpSource> udp_;
@@ -125,17 +124,22 @@ class Agent final : public HubConnection::Client, public TwinSync::Listener
     std::unique_ptr<char[]> sim_buf_;
     std::int64_t next_sim_ms_ = 0;
 
-    std::string alert_topic_;
     std::string input_prefix_;
     std::unique_ptr<char[]> alert_buf_;
     std::unique_ptr<char[]> out_buf_;
     std::uint64_t pending_seq_ = 0; // an alert taken from the store that did not fit the link yet
     std::size_t pending_len_ = 0;
     bool has_pending_ = false;
-    std::size_t acks_owed_ = 0; // inputs durable but not yet acknowledged (send buffer full)
-    bool inputs_left_with_broker_ = false;
-    std::int64_t left_since_ms_ = 0;
-    std::uint64_t inputs_deferred_ = 0; // left with the broker, fetched again after a reconnect
+
+    // Alert message ids: (store id, seq) names an alert for good, so re-sends carry the same id.
+    std::uint64_t store_id_ = load_store_id(cfg_.state_dir);
+    // The alert topic is built per alert (it carries the input's properties) into this buffer,
+    // sized once for the identity path, the forwarded properties and the added ones ($.on
+    // escaped at worst 3 bytes per byte, the defaults, MessageType and a generated $.mid).
+    std::size_t alert_topic_cap_ = kMaxAlertHead + 1024 + 3 * cfg_.output.size() +
+                                   opt_.identity.device_id.size() + opt_.identity.module_id.size();
+    std::unique_ptr<char[]> alert_topic_buf_ = std::make_unique<char[]>(alert_topic_cap_);
+    std::uint64_t alerts_unreadable_ = 0; // stored records whose head does not hold together
 
     std::uint64_t alerts_resent_ = 0;
     std::uint64_t highest_sent_seq_ = 0;
@@ -173,6 +177,9 @@ bool Agent::start(std::string& err)
                   err.c_str());
         err.clear();
     }
+    // Reloaded alerts may have been sent by the process before: sending them again is counted
+    // as a re-send (an upper bound on the duplicates a restart causes).
+    highest_sent_seq_ = store_->last_seq();
     if (store_->depth() > 0)
         port::log(port::Level::Info,
                   "store: %llu alert(s) not yet acknowledged reloaded from %s; sent once online",
@@ -185,10 +192,6 @@ bool Agent::start(std::string& err)
         *filter_, *store_, can_wait ? AlertLog::Policy::Wait : AlertLog::Policy::DropOldest,
         can_wait ? kHeldBytes : 4096);
 
-    char buf[1024];
-    BufWriter w(buf);
-    append_alert_topic(id_, cfg_.output, w);
-    alert_topic_ = std::string(w.view());
     if (cfg_.source == SourceType::ModuleInput)
         input_prefix_ = "devices/" + std::string(id_.device_id) + "/modules/" +
                         std::string(id_.module_id) + "/inputs/" + cfg_.input;
@@ -197,9 +200,12 @@ bool Agent::start(std::string& err)
                   "hub link: transport = tcp: no TLS, for local test brokers only");
 
     hub_ = std::make_unique<HubConnection>(hub_settings(opt_, id_), loop_, kKeyHub, *this);
+    hub_acked_ =
+        std::make_unique<AckedInputs>(*hub_inputs_, *store_, hub_->session(), "module input");
     if (!hub_->configure(err))
         return false;
-    twin_ = std::make_unique<TwinSync>(*hub_, *filter_, cfg_.threshold, *this);
+    // Loads the stored desired threshold into the filter before any input is decided.
+    twin_ = std::make_unique<TwinSync>(*hub_, *filter_, cfg_, *this);
     methods_ = std::make_unique<Methods>(cfg_, *hub_, *twin_);
 
     switch (cfg_.source)
@@ -222,7 +228,7 @@ bool Agent::start(std::string& err)
         }
         break;
     case SourceType::Mqtt:
-        mqtt_ = std::make_unique<MqttSource>(loop_, kKeyMqttSource, *src_inputs_);
+        mqtt_ = std::make_unique<MqttSource>(loop_, kKeyMqttSource, *src_inputs_, *store_);
         if (!mqtt_->start(cfg_.source_broker, cfg_.source_topic,
                           "gateway-agent-" + std::string(id_.device_id), err))
             return false;
@@ -300,20 +306,12 @@ void Agent::tick()
 {
     const std::int64_t now = port::monotonic_ms();
     hub_->tick(now);
+    twin_->tick(now);
     if (mqtt_)
         mqtt_->tick(now);
     methods_->tick(now);
-    if (inputs_left_with_broker_ && hub_->online() &&
-        (store_->depth() == 0 || now - left_since_ms_ >= kLeftWithBrokerMaxMs))
-    {
-        port::log(port::Level::Info,
-                  "store: room again (%llu alert(s) queued); reconnecting to fetch the inputs "
-                  "left with the broker (%llu so far)",
-                  static_cast<unsigned long long>(store_->depth()),
-                  static_cast<unsigned long long>(inputs_deferred_));
-        inputs_left_with_broker_ = false;
+    if (hub_->online() && hub_acked_->should_refetch(now))
         hub_->reconnect("fetching inputs left with the broker");
-    }
     if (sim_ && now >= next_sim_ms_)
     {
         next_sim_ms_ = now + cfg_.source_interval_ms;
@@ -338,7 +336,7 @@ void Agent::tick()
         next_watchdog_ms_ = now + watchdog_ms_ / 2;
         port::notify("WATCHDOG=1");
     }
-    send_acks();
+    hub_acked_->send_acks();
     pump_alerts();
 }
 
@@ -354,9 +352,7 @@ void Agent::on_online()
 void Agent::on_offline()
 {
     twin_->on_offline();
-    hub_inputs_->reset();
-    acks_owed_ = 0;
-    inputs_left_with_broker_ = false;
+    hub_acked_->reset();
     has_pending_ = false;
     store_->rewind_unsent();
 }
@@ -366,39 +362,16 @@ void Agent::on_hub_message(const mqtt::Publish& m)
     const bool is_input =
         !input_prefix_.empty() && m.topic.starts_with(input_prefix_) &&
         (m.topic.size() == input_prefix_.size() || m.topic[input_prefix_.size()] == '/');
-    if (inputs_left_with_broker_ && m.qos == 1)
+    if (is_input)
     {
-        // Not acknowledged, and forgotten: the broker redelivers after the planned reconnect.
-        hub_->session().leave_inbound_after(acks_owed_);
-        if (is_input)
-        {
-            ++inputs_deferred_;
-            return;
-        }
-    }
-    else if (is_input)
-    {
-        InputPipeline::Offer o = InputPipeline::Offer::Decided;
-        if (m.oversize > 0)
-        {
-            // Discarded by the link for its size: counted like any rejection, acked in order.
-            hub_inputs_->reject_oversize(m.oversize);
-            if (m.qos == 1)
-                o = hub_inputs_->offer_other();
-        }
-        else
-        {
-            // Decided now, appended without sync; acknowledged after the burst's one commit.
-            o = hub_inputs_->offer(m.payload, port::wall_time_s(), m.qos == 1);
-        }
-        if (o == InputPipeline::Offer::Overflow || hub_inputs_->held() >= kMaxHeldInputs)
-            leave_inputs_with_broker();
+        // The bag after ".../inputs/{input}/" travels with the alert.
+        std::string_view bag = m.topic.substr(input_prefix_.size());
+        if (!bag.empty())
+            bag.remove_prefix(1);
+        hub_acked_->on_input(m, bag);
         return;
     }
-    else if (m.qos == 1 && hub_inputs_->offer_other() == InputPipeline::Offer::Overflow)
-    {
-        leave_inputs_with_broker();
-    }
+    hub_acked_->on_other(m);
     if (m.oversize > 0)
     {
         methods_->refuse_too_large(m.topic, m.oversize);
@@ -410,22 +383,6 @@ void Agent::on_hub_message(const mqtt::Publish& m)
               m.topic.size());
 }
 
-void Agent::leave_inputs_with_broker()
-{
-    // The store is full and the broker sends more than the hold ring takes (it does not stop at
-    // an in-flight window). What is durable is acknowledged; everything after it is left with
-    // the broker, unacknowledged, and fetched again by a planned reconnect once the store drained.
-    acks_owed_ += hub_inputs_->commit();
-    send_acks();
-    hub_inputs_->reset();
-    hub_->session().leave_inbound_after(acks_owed_);
-    inputs_left_with_broker_ = true;
-    left_since_ms_ = port::monotonic_ms();
-    port::log(port::Level::Warning,
-              "store: full and the broker keeps sending; inputs are left with the broker until "
-              "the alerts in the store are delivered, then fetched again by a reconnect");
-}
-
 void Agent::on_alert_acked(std::uint64_t tag)
 {
     store_->ack(tag);
@@ -434,19 +391,10 @@ void Agent::on_alert_acked(std::uint64_t tag)
 
 void Agent::on_burst_end()
 {
-    acks_owed_ += hub_inputs_->commit();
-    send_acks();
+    hub_acked_->burst_end();
     if (hub_inputs_->held() > 0)
         after_store_room();
     pump_alerts();
-}
-
-void Agent::send_acks()
-{
-    if (acks_owed_ == 0 || !hub_->online())
-        return;
-    if (hub_->session().ack_inbound(acks_owed_))
-        acks_owed_ = 0;
 }
 
 void Agent::after_store_room()
@@ -455,9 +403,7 @@ void Agent::after_store_room()
     if (hub_inputs_->held() > 0)
     {
         store_->maintain(port::monotonic_ms(), port::wall_time_s());
-        hub_inputs_->retry(port::wall_time_s());
-        acks_owed_ += hub_inputs_->commit();
-        send_acks();
+        hub_acked_->retry();
     }
     if (mqtt_)
         mqtt_->retry(port::monotonic_ms());
@@ -477,8 +423,31 @@ void Agent::pump_alerts()
                 break;
             has_pending_ = true;
         }
-        if (!s.publish(alert_topic_, std::string_view(alert_buf_.get(), pending_len_), 1,
-                       pending_seq_))
+        const auto rec = parse_alert_record(std::string_view(alert_buf_.get(), pending_len_));
+        BufWriter topic({alert_topic_buf_.get(), alert_topic_cap_});
+        if (rec)
+        {
+            // Computed, not stored: the same (store id, seq) gives the same id on every send.
+            std::array<char, kMaxGeneratedIdLen> mid{};
+            BufWriter mid_w(mid);
+            append_alert_message_id(store_id_, pending_seq_, mid_w);
+            append_alert_topic(id_, cfg_.output, {rec->forwarded, rec->present, mid_w.view()},
+                               topic);
+        }
+        if (!rec || !topic.ok())
+        {
+            // Its CRC was good, so only a bug could write this; sending it would put garbage
+            // in a topic or stall the queue behind it. Dropped (acknowledged in the store).
+            ++alerts_unreadable_;
+            port::log(port::Level::Err,
+                      "store: alert %llu has an unreadable property head; dropped (%llu so far)",
+                      static_cast<unsigned long long>(pending_seq_),
+                      static_cast<unsigned long long>(alerts_unreadable_));
+            store_->ack(pending_seq_);
+            has_pending_ = false;
+            continue;
+        }
+        if (!s.publish(topic.view(), rec->payload, 1, pending_seq_))
             break; // the send buffer is full: this alert goes first next time
         has_pending_ = false;
         // At least once: a re-send after a reconnect is counted, so duplicates are visible.
@@ -499,14 +468,17 @@ Stats Agent::snapshot()
     s.alerts_sent = alerts_sent_;
     for (std::size_t k = 0; k < kVerdictCount; ++k)
         s.rejected[k] = filter_->rejected(static_cast<Verdict>(k));
+    s.rejected_bad_properties = filter_->bad_properties();
     s.twin_patches = twin_->patches();
+    s.twin_patches_applied = twin_->patches_applied();
     s.threshold_changes = twin_->threshold_changes();
     s.reconnects = hub_->reconnects();
     s.queue_depth = store_->depth();
     s.queue_dropped = store_->dropped();
     s.queue_not_persisted = store_->not_persisted();
     s.alerts_resent = alerts_resent_;
-    s.inputs_waited = hub_inputs_->waited() + src_inputs_->waited() + inputs_deferred_;
+    s.inputs_waited = hub_inputs_->waited() + src_inputs_->waited() + hub_acked_->deferred() +
+                      (mqtt_ ? mqtt_->deferred() : 0);
     s.queue_corrupt = store_->corrupt();
     s.store_commits = store_->commits();
     return s;

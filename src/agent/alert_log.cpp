@@ -466,6 +466,15 @@ struct AlertLog::Impl
                 break;
             if (segs.size() == 1 && tail_appendable())
                 break;
+            // The last segment holds the highest seq given out; once it is gone only the
+            // watermark remembers it. Persisted first, so a restart never numbers a new alert
+            // with a seq (and so a message id, "ga-<store id>-<seq>") an older one had.
+            if (segs.size() == 1 && persisted < s.last_seq)
+            {
+                write_watermark();
+                if (persisted < s.last_seq)
+                    break;
+            }
             unlink_segment(s.first_seq);
             total -= s.bytes;
             segs.erase(segs.begin());
@@ -1289,6 +1298,11 @@ void AlertLog::maintain(std::int64_t now_ms, std::int64_t wall_s)
         m.next_ack_ms = now_ms + kAckPersistMs;
         m.write_watermark();
     }
+}
+
+std::uint64_t AlertLog::last_seq() const
+{
+    return impl_->next_seq - 1;
 }
 
 std::uint64_t AlertLog::depth() const

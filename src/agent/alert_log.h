@@ -90,6 +90,8 @@ class AlertLog
     /// max_age, and retries the disk after a failure.
     void maintain(std::int64_t now_ms, std::int64_t wall_s);
 
+    /// The highest sequence handed out so far (reloaded or appended); 0 when none.
+    [[nodiscard]] std::uint64_t last_seq() const;
     [[nodiscard]] std::uint64_t depth() const;         // records not yet acknowledged
     [[nodiscard]] std::uint64_t dropped() const;       // dropped: bound, lowered bound, age
     [[nodiscard]] std::uint64_t corrupt() const;       // records skipped for a bad CRC

@@ -37,4 +37,20 @@ void InputFilter::reject(Verdict v, std::size_t bytes)
     }
 }
 
+void InputFilter::reject_properties(const char* why, std::size_t bag_bytes)
+{
+    ++received_;
+    const std::uint64_t n = ++bad_properties_;
+    // Same rate limit as the scan rejections: a sensor with a broken bag cannot flood the journal.
+    const std::int64_t now = port::monotonic_ms();
+    if (n == 1 || now - bad_properties_logged_ms_ >= kRejectLogIntervalMs)
+    {
+        bad_properties_logged_ms_ = now;
+        port::log(port::Level::Warning,
+                  "filter: message rejected (bad_properties: %s, property bag of %zu bytes); %llu "
+                  "rejected as bad_properties so far",
+                  why, bag_bytes, static_cast<unsigned long long>(n));
+    }
+}
+
 } // namespace ga

@@ -28,6 +28,10 @@ class InputFilter
     /// Counts (and logs, rate-limited) a message rejected before it could be scanned, e.g. one
     /// the link had to discard for its size.
     void reject(Verdict v, std::size_t bytes);
+    /// Counts (and logs, rate-limited) an input whose property bag cannot be forwarded with an
+    /// alert (bad percent-encoding, too large, a duplicate or invalid system property); `why`
+    /// names the cause in the log line. Such an input is not scanned.
+    void reject_properties(const char* why, std::size_t bag_bytes);
     /// Counts an alert that was accepted into the store.
     void count_accepted() { ++accepted_; }
 
@@ -40,6 +44,7 @@ class InputFilter
     {
         return rejected_[static_cast<std::size_t>(v)];
     }
+    [[nodiscard]] std::uint64_t bad_properties() const { return bad_properties_; }
 
   private:
     FieldPath path_;
@@ -48,6 +53,8 @@ class InputFilter
     std::uint64_t accepted_ = 0;
     std::array<std::uint64_t, kVerdictCount> rejected_{};
     std::array<std::int64_t, kVerdictCount> last_logged_ms_{};
+    std::uint64_t bad_properties_ = 0;
+    std::int64_t bad_properties_logged_ms_ = 0;
 };
 
 } // namespace ga

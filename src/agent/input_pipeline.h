@@ -36,7 +36,14 @@ class InputPipeline
     };
     /// A sensor message from the source; `ack` false when the source expects no acknowledgement
     /// for it (QoS 0, UDP).
-    Offer offer(std::string_view message, std::int64_t wall_s, bool ack = true);
+    Offer offer(std::string_view message, std::int64_t wall_s, bool ack = true)
+    {
+        return offer(message, {}, wall_s, ack);
+    }
+    /// The same for a message with a property bag (`bag`: still percent-encoded, as it came in
+    /// the topic); its alert keeps the forwarded properties (see alert_record.h). A bag that
+    /// cannot be forwarded is a counted rejection (bad_properties) of the input.
+    Offer offer(std::string_view message, std::string_view bag, std::int64_t wall_s, bool ack);
     /// A QoS 1 message of the same connection that is not a sensor message: it needs no decision
     /// but its acknowledgement keeps its place in the arrival order.
     Offer offer_other();
@@ -60,14 +67,17 @@ class InputPipeline
         Done,
         Full,
     };
-    Result decide(std::string_view message, std::int64_t wall_s, bool counted);
-    bool hold(std::string_view message, std::uint8_t kind, bool ack);
+    // The record being decided is in record_: its head at the start, then the message (copied
+    // there only when it is appended or held).
+    Result
+    decide(std::size_t head_len, std::string_view message, std::int64_t wall_s, bool counted);
+    bool hold(std::size_t head_len, std::string_view message, std::uint8_t kind, bool ack);
 
     InputFilter& filter_;
     AlertLog& log_;
     AlertLog::Policy policy_;
     ByteRing held_;
-    std::unique_ptr<char[]> scratch_;
+    std::unique_ptr<char[]> record_; // kMaxAlertHead + the largest message the filter scans
     std::size_t held_count_ = 0;
     std::size_t ready_ = 0; // decided since the last successful commit
     std::uint64_t waited_ = 0;

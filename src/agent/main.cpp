@@ -5,7 +5,10 @@
 #include "connection_string.h"
 #include "json_scan.h"
 #include "port.h"
+#include "twin_sync.h"
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -31,6 +34,32 @@ int config_error(const std::string& msg)
 {
     (void)std::fprintf(stderr, "gateway-agent: %s\n", msg.c_str());
     return kExitConfig;
+}
+
+// The conf summary with the threshold that will be used and where it comes from: the stored
+// twin state (read only here) overrides the conf, as it does at start.
+std::string
+check_summary(const ga::Config& cfg, const std::string& identity, const std::string& host)
+{
+    ga::StoredDesired stored;
+    std::string why;
+    const ga::StoredLoad load = ga::load_stored_desired(cfg.state_dir, stored, why);
+    if (load == ga::StoredLoad::Ignored)
+        (void)std::fprintf(stderr, "gateway-agent: stored desired state ignored: %s\n",
+                           why.c_str());
+    const bool use_stored = load == ga::StoredLoad::Loaded && stored.has_threshold;
+    ga::Config shown = cfg;
+    if (use_stored)
+        shown.threshold = stored.threshold;
+    std::string out = ga::conf_summary(shown, identity, host);
+    std::array<char, 64> src{};
+    ga::BufWriter w(src);
+    ga::describe_threshold_source(use_stored ? &stored : nullptr, cfg.threshold_set, w);
+    // Right after the threshold's value: "threshold=30 (twin ($version 7, stored))".
+    const auto at = out.find(" threshold=");
+    if (at != std::string::npos)
+        out.insert(std::min(out.find(' ', at + 1), out.size()), " (" + std::string(w.view()) + ")");
+    return out;
 }
 } // namespace
 
@@ -100,8 +129,13 @@ int main(int argc, char** argv)
     }
     const ga::ConnStrResult cs = ga::parse_connection_string(opt.connection_string, opt.identity);
     if (!cs.ok())
+    {
+        std::string where(cs.detail);
+        if (cs.bad_char != '\0')
+            where += std::string(": '") + cs.bad_char + "'";
         return config_error(path + ": [hub] connection string: " + ga::describe(cs.error) +
-                            (cs.detail.empty() ? "" : " (" + std::string(cs.detail) + ")"));
+                            (where.empty() ? "" : " (" + where + ")"));
+    }
     if (cfg.source == ga::SourceType::ModuleInput && !opt.identity.is_module())
         return config_error(path + ": [source] type = module-input needs a module identity "
                                    "(ModuleId in the connection string)");
@@ -111,7 +145,7 @@ int main(int argc, char** argv)
     const std::string host(opt.identity.connect_host()); // conf_summary adds the port
     if (check_only)
     {
-        std::printf("%s\n", ga::conf_summary(cfg, identity, host).c_str());
+        std::printf("%s\n", check_summary(cfg, identity, host).c_str());
         return 0;
     }
 

@@ -12,10 +12,13 @@ namespace ga
 {
 namespace
 {
+constexpr std::size_t kBurstInputs = 256;
+
 std::size_t copy_into(char* dst, std::size_t cap, std::string_view src)
 {
     const std::size_t n = std::min(cap, src.size());
-    std::memcpy(dst, src.data(), n);
+    if (n != 0) // an empty view may carry a null pointer
+        std::memcpy(dst, src.data(), n);
     return n;
 }
 } // namespace
@@ -179,6 +182,10 @@ bool MqttLink::dispatch(std::int64_t now_ms)
             return false;
         case mqtt::EventKind::Message:
             handler_.on_message(ev.message);
+            // A long burst is committed in parts, so the inputs awaiting their acknowledgement
+            // stay far below the session's bound.
+            if (session_->inbound_pending() >= kBurstInputs)
+                handler_.on_batch_end();
             break;
         case mqtt::EventKind::PublishAcked:
             handler_.on_acked(ev.tag);

@@ -157,8 +157,10 @@ void UdpSource::drain(InputPipeline& pipeline, std::int64_t wall_s)
     (void)pipeline.commit();
 }
 
-MqttSource::MqttSource(port::EventLoop& loop, std::uint64_t key, InputPipeline& pipeline)
-    : pipeline_(pipeline)
+MqttSource::MqttSource(port::EventLoop& loop,
+                       std::uint64_t key,
+                       InputPipeline& pipeline,
+                       AlertLog& store)
 {
     mqtt::SessionConfig sc;
     sc.keepalive_s = 60;
@@ -168,6 +170,7 @@ MqttSource::MqttSource(port::EventLoop& loop, std::uint64_t key, InputPipeline& 
     sc.max_packet = ScanLimits{}.max_bytes + 4096;
     link_ =
         std::make_unique<MqttLink>(MqttLink::Buffers{sc.max_packet, 16384}, sc, loop, key, *this);
+    inputs_ = std::make_unique<AckedInputs>(pipeline, store, link_->session(), "mqtt source");
 }
 
 bool MqttSource::start(const std::string& broker,
@@ -205,23 +208,20 @@ void MqttSource::tick(std::int64_t now_ms)
     if (link_->idle() && now_ms >= next_connect_ms_)
         link_->connect(client_id_, {}, {}, false, now_ms);
     link_->tick(now_ms);
-    ack_ready();
+    if (link_->up() && inputs_->should_refetch(now_ms))
+    {
+        refetch_ = true;
+        link_->close("fetching inputs left with the broker");
+        return;
+    }
+    inputs_->send_acks();
+    link_->flush(now_ms);
 }
 
 void MqttSource::retry(std::int64_t now_ms)
 {
-    if (pipeline_.held() == 0)
-        return;
-    pipeline_.retry(port::wall_time_s());
-    acks_owed_ += pipeline_.commit();
-    ack_ready();
+    inputs_->retry();
     link_->flush(now_ms);
-}
-
-void MqttSource::ack_ready()
-{
-    if (acks_owed_ != 0 && link_->up() && link_->session().ack_inbound(acks_owed_))
-        acks_owed_ = 0;
 }
 
 void MqttSource::on_connected(bool /*session_present*/)
@@ -249,31 +249,24 @@ void MqttSource::on_subscribed(std::span<const std::uint8_t> granted)
 
 void MqttSource::on_message(const mqtt::Publish& m)
 {
-    if (m.oversize > 0)
-    {
-        pipeline_.reject_oversize(m.oversize);
-        if (m.qos == 1 && pipeline_.offer_other() == InputPipeline::Offer::Overflow)
-            link_->fail("too many messages held while the store is full");
-        return;
-    }
-    if (pipeline_.offer(m.payload, port::wall_time_s(), m.qos == 1) ==
-        InputPipeline::Offer::Overflow)
-        link_->fail("readings keep arriving while the store is full (the broker ignores its "
-                    "in-flight window); they are redelivered after the reconnect");
+    inputs_->on_input(m, {});
 }
 
 void MqttSource::on_batch_end()
 {
-    acks_owed_ += pipeline_.commit();
-    ack_ready();
+    inputs_->burst_end();
 }
 
 void MqttSource::on_down(const char* why, int connack, bool requested)
 {
-    pipeline_.reset();
-    acks_owed_ = 0;
+    inputs_->reset();
     if (requested)
+    {
+        if (refetch_) // planned: the broker delivers the inputs left with it again
+            next_connect_ms_ = port::monotonic_ms();
+        refetch_ = false;
         return;
+    }
     const std::int64_t now = port::monotonic_ms();
     if (up_since_ms_ != 0 && now - up_since_ms_ >= 60000)
         attempt_ = 0;

@@ -4,6 +4,7 @@
 // InputPipeline.
 #pragma once
 
+#include "acked_inputs.h"
 #include "event_loop.h"
 #include "input_pipeline.h"
 #include "mqtt_link.h"
@@ -60,7 +61,7 @@ class UdpSource
 class MqttSource final : public MqttLink::Handler
 {
   public:
-    MqttSource(port::EventLoop& loop, std::uint64_t key, InputPipeline& pipeline);
+    MqttSource(port::EventLoop& loop, std::uint64_t key, InputPipeline& pipeline, AlertLog& store);
     [[nodiscard]] bool start(const std::string& broker,
                              const std::string& topic,
                              const std::string& client_id,
@@ -77,14 +78,15 @@ class MqttSource final : public MqttLink::Handler
     void on_batch_end() override;
     void on_down(const char* why, int connack, bool requested) override;
 
+    [[nodiscard]] std::uint64_t deferred() const { return inputs_->deferred(); }
+
   private:
-    void ack_ready();
-    InputPipeline& pipeline_;
     std::unique_ptr<MqttLink> link_;
+    std::unique_ptr<AckedInputs> inputs_;
+    bool refetch_ = false;
     std::string topic_;
     std::string client_id_;
     std::string broker_;
-    std::size_t acks_owed_ = 0;
     int attempt_ = 0;
     std::int64_t next_connect_ms_ = 0;
     std::int64_t up_since_ms_ = 0;

@@ -178,7 +178,7 @@ constexpr std::array kKeys{
            .set = [](Config& c, const Value& v) { c.field = std::string(v.text); }},
     KeyDef{.section = "filter", .key = "threshold", .kind = Kind::Double, .def = "25",
            .help = "alerts need a value strictly greater; the twin's desired TemperatureThreshold overrides it",
-           .set = [](Config& c, const Value& v) { c.threshold = v.d; }},
+           .set = [](Config& c, const Value& v) { c.threshold = v.d; c.threshold_set = true; }},
     KeyDef{.section = "filter", .key = "input", .kind = Kind::String, .def = "input1", .check = check_name,
            .help = "module mode: the edgeHub input that is filtered",
            .set = [](Config& c, const Value& v) { c.input = std::string(v.text); }},
@@ -662,6 +662,7 @@ bool parse_conf(std::string_view text, std::string_view filename, Config& out, s
         }
         k.set(cfg, v);
     }
+    cfg.threshold_set = false; // the defaults above went through the setter too
     if (text.starts_with("\xEF\xBB\xBF"))
     {
         text.remove_prefix(3);

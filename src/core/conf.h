@@ -63,6 +63,9 @@ struct Config
     std::string state_dir = "/var/lib/gateway-agent";
     // [log]
     std::uint32_t stats_interval = 300; // seconds between counter log lines and agentStats
+    // Whether the file sets [filter] threshold (an explicit 25 is "conf", not "default"). Last, in
+    // the padding after the last member.
+    bool threshold_set = false;
 };
 
 /// Parses conf text. On error returns false and sets `error` to "file:line: [section] key: problem"

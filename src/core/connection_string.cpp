@@ -73,6 +73,11 @@ ConnStrResult fail(ConnStrError e, std::string_view key = {})
     return ConnStrResult{e, key};
 }
 
+// The ids go into our topic filters (devices/{d}/modules/{m}/inputs/...): IoT Hub allows '+' and
+// '#' in ids, but in a filter they are MQTT wildcards and '/' adds levels, so the agent would
+// subscribe to other identities' topics. Refused, naming the character.
+constexpr std::string_view kTopicChars = "+#/";
+
 } // namespace
 
 ConnStrResult parse_connection_string(std::string_view text, ConnectionString& out)
@@ -173,6 +178,13 @@ ConnStrResult parse_connection_string(std::string_view text, ConnectionString& o
                 return fail(ConnStrError::BadKey, key);
             }
         }
+        else if (const std::size_t at = value.find_first_of(kTopicChars);
+                 (slot == &cs.device_id || slot == &cs.module_id) && at != std::string_view::npos)
+        {
+            ConnStrResult r = fail(ConnStrError::TopicCharInId, key);
+            r.bad_char = value[at];
+            return r;
+        }
         else if (is_host ? !valid_host(value) : !valid_id(value))
         {
             return fail(ConnStrError::BadId, key);
@@ -225,6 +237,9 @@ const char* describe(ConnStrError e)
         return "SharedAccessKey is not valid base64";
     case ConnStrError::BadId:
         return "a host name or id in the connection string has characters that are not allowed";
+    case ConnStrError::TopicCharInId:
+        return "an id in the connection string has a character that would change the agent's MQTT "
+               "topics ('+' and '#' are wildcards, '/' a topic level)";
     }
     return "unknown connection string error";
 }

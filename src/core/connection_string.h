@@ -34,16 +34,18 @@ enum class ConnStrError
     EmptyValue,   // detail: the key
     MissingHostName,
     MissingDeviceId,
-    MissingKey,  // no SharedAccessKey
-    Unsupported, // x509, SharedAccessKeyName, SharedAccessSignature; detail: the key
-    BadKey,      // SharedAccessKey is not valid base64 (the key itself is never echoed)
-    BadId,       // an id or host with characters we do not allow; detail: the key
+    MissingKey,    // no SharedAccessKey
+    Unsupported,   // x509, SharedAccessKeyName, SharedAccessSignature; detail: the key
+    BadKey,        // SharedAccessKey is not valid base64 (the key itself is never echoed)
+    BadId,         // an id or host with characters we do not allow; detail: the key
+    TopicCharInId, // DeviceId/ModuleId with '+', '#' or '/'; detail: the key, bad_char: which
 };
 
 struct ConnStrResult
 {
     ConnStrError error = ConnStrError::None;
     std::string_view detail; // the offending key name, never a value
+    char bad_char = '\0';    // TopicCharInId: the character (one character, not a secret)
     [[nodiscard]] bool ok() const { return error == ConnStrError::None; }
 };
 

@@ -17,8 +17,10 @@ struct Stats
     std::uint64_t alerts_sent = 0;     // acknowledged by the hub
     std::uint64_t alerts_accepted = 0; // decided above the threshold and queued for sending
     std::array<std::uint64_t, kVerdictCount>
-        rejected{};                 // indexed by Verdict; Above/NotAbove unused
-    std::uint64_t twin_patches = 0; // desired patches received (any property)
+        rejected{};                            // indexed by Verdict; Above/NotAbove unused
+    std::uint64_t rejected_bad_properties = 0; // inputs whose property bag cannot be forwarded
+    std::uint64_t twin_patches = 0;            // desired patches received (any property)
+    std::uint64_t twin_patches_applied = 0;    // newer than the last applied $version and taken
     std::uint64_t threshold_changes = 0;
     std::uint64_t reconnects = 0;
     std::uint64_t queue_depth = 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "topics.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstddef>
@@ -119,6 +120,7 @@ struct BagItem
 {
     std::string_view key;   // encoded
     std::string_view value; // encoded; empty for a key without '=' (a null value)
+    bool has_value = false; // false for a key without '=': a null value, not an empty one
 };
 
 // Walks an encoded bag item by item. Empty items ("a=1&&b=2", a trailing '&') are skipped.
@@ -152,6 +154,7 @@ class BagReader
             const std::size_t eq = part.find('=');
             item.key = part.substr(0, eq);
             item.value = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+            item.has_value = eq != std::string_view::npos;
             return true;
         }
         return false;
@@ -160,6 +163,91 @@ class BagReader
   private:
     std::string_view rest_;
 };
+
+// Decodes at most head.size() bytes of `encoded` into `head` and sets `len` to the length of the
+// whole decoding, so a key can be classified without a scratch buffer as long as the key.
+bool decode_head(std::string_view encoded, std::span<char> head, std::size_t& len)
+{
+    std::size_t i = 0;
+    len = 0;
+    while (i < encoded.size())
+    {
+        char c = 0;
+        if (!decode_next(encoded, i, c))
+        {
+            return false;
+        }
+        if (len < head.size())
+        {
+            head[len] = c;
+        }
+        ++len;
+    }
+    return true;
+}
+
+// Re-encodes an already validated encoded text in the one spelling we send (uppercase hex,
+// everything but unreserved characters escaped), whatever spelling the input used.
+void reencode(std::string_view encoded, BufWriter& out)
+{
+    std::size_t i = 0;
+    while (i < encoded.size())
+    {
+        char c = 0;
+        if (!decode_next(encoded, i, c))
+        {
+            return;
+        }
+        out.append_url_encoded(std::string_view(&c, 1));
+    }
+}
+
+// IoT Hub's message-id: up to 128 ASCII alphanumerics and -:.+%_#*?!(),=@;$' (messages-construct
+// doc). A $.mid outside that would make every send of the alert fail, so it is refused at the
+// input rather than stored.
+bool valid_message_id(std::string_view encoded)
+{
+    constexpr std::string_view kPunct = "-:.+%_#*?!(),=@;$'";
+    std::size_t i = 0;
+    std::size_t n = 0;
+    while (i < encoded.size())
+    {
+        char c = 0;
+        if (!decode_next(encoded, i, c))
+        {
+            return false;
+        }
+        const bool alnum =
+            (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && kPunct.find(c) == std::string_view::npos)
+        {
+            return false;
+        }
+        ++n;
+    }
+    return n > 0 && n <= kMaxMessageIdLen;
+}
+
+std::uint8_t forwarded_flag(std::string_view key)
+{
+    if (key == "$.mid")
+    {
+        return kForwardedMid;
+    }
+    if (key == "$.cid")
+    {
+        return kForwardedCid;
+    }
+    if (key == "$.ct")
+    {
+        return kForwardedCt;
+    }
+    if (key == "$.ce")
+    {
+        return kForwardedCe;
+    }
+    return 0;
+}
 
 // Looks up a system property such as "$rid" and returns its raw (still encoded) text, which
 // for the ids we mint is the same as the decoded text. nullopt: absent or a malformed key.
@@ -287,17 +375,95 @@ void append_telemetry_topic(const Identity& id, std::span<const Property> props,
 
 void append_alert_topic(const Identity& id, std::string_view output, BufWriter& out)
 {
-    const std::array<Property, 4> props{{
-        {"$.on", output},
-        {"$.ct", "application/json"},
-        {"$.ce", "utf-8"},
-        {"MessageType", "Alert"},
-    }};
+    append_alert_topic(id, output, AlertProperties{}, out);
+}
+
+ForwardResult copy_forwarded_properties(std::string_view bag, BufWriter& out, std::uint8_t& present)
+{
+    present = 0;
+    BagReader reader(bag);
+    BagItem item;
+    bool first = true;
+    while (reader.next(item))
+    {
+        // Long enough for every name we classify by ("MessageType", "iothub-", "$.").
+        std::array<char, 16> head{};
+        std::size_t key_len = 0;
+        if (!decode_head(item.key, head, key_len) || key_len == 0 || !decodes_cleanly(item.value))
+        {
+            return ForwardResult::Malformed;
+        }
+        const std::string_view key(head.data(), std::min(key_len, head.size()));
+        const std::uint8_t flag = key_len <= head.size() ? forwarded_flag(key) : 0;
+        if (flag != 0)
+        {
+            // An empty or null system property means none, as the SDKs read it.
+            if (item.value.empty())
+            {
+                continue;
+            }
+            // Two of them would leave it to the hub which one counts.
+            if ((present & flag) != 0 || (flag == kForwardedMid && !valid_message_id(item.value)))
+            {
+                return ForwardResult::BadSystemProperty;
+            }
+            present = static_cast<std::uint8_t>(present | flag);
+        }
+        else if ((key_len == 11 && key == "MessageType") || key.starts_with("$.") ||
+                 key.starts_with("iothub-"))
+        {
+            continue;
+        }
+        if (!first)
+        {
+            out.append('&');
+        }
+        first = false;
+        reencode(item.key, out);
+        if (item.has_value)
+        {
+            out.append('=');
+            reencode(item.value, out);
+        }
+    }
+    return out.ok() ? ForwardResult::Ok : ForwardResult::TooLarge;
+}
+
+void append_alert_topic(const Identity& id,
+                        std::string_view output,
+                        const AlertProperties& props,
+                        BufWriter& out)
+{
+    append_identity_path(id, out);
+    out.append("/messages/events/").append(props.forwarded);
+    bool first = props.forwarded.empty();
+    const auto add = [&](std::string_view key, std::string_view value)
+    {
+        if (!first)
+        {
+            out.append('&');
+        }
+        first = false;
+        out.append_url_encoded(key).append('=').append_url_encoded(value);
+    };
     // A device has no outputs, so $.on is for modules only.
-    const std::span<const Property> used = id.module_id.empty()
-                                               ? std::span<const Property>(props).subspan(1)
-                                               : std::span<const Property>(props);
-    append_telemetry_topic(id, used, out);
+    if (!id.module_id.empty())
+    {
+        add("$.on", output);
+    }
+    if ((props.present & kForwardedCt) == 0)
+    {
+        add("$.ct", "application/json");
+    }
+    if ((props.present & kForwardedCe) == 0)
+    {
+        add("$.ce", "utf-8");
+    }
+    add("MessageType", "Alert");
+    if ((props.present & kForwardedMid) == 0 && !props.message_id.empty())
+    {
+        add("$.mid", props.message_id);
+    }
 }
 
 void append_input_filter(const Identity& id, std::string_view input, BufWriter& out)
@@ -467,6 +633,21 @@ std::optional<MethodRequest> parse_method_request(std::string_view topic)
 void append_method_response_topic(int status, std::string_view rid, BufWriter& out)
 {
     out.append("$iothub/methods/res/").append_int(status).append("/?$rid=").append(rid);
+}
+
+bool is_safe_method_rid(std::string_view rid)
+{
+    if (rid.empty() || rid.size() > kMaxMethodRidBytes)
+    {
+        return false;
+    }
+    return std::ranges::all_of(rid,
+                               [](char c)
+                               {
+                                   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+                                          (c >= 'a' && c <= 'z') || c == '-' || c == '_' ||
+                                          c == '.';
+                               });
 }
 
 } // namespace ga

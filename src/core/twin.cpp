@@ -416,8 +416,12 @@ bool build_stats_report(const Stats& stats, BufWriter& out)
             first = false;
         }
     }
+    // Not a scan verdict (the bag is checked before the body is scanned), but a rejection all
+    // the same, so it is reported with them.
+    append_counter(out, "bad_properties", stats.rejected_bad_properties);
     out.append('}');
     append_counter(out, "twinPatches", stats.twin_patches);
+    append_counter(out, "twinPatchesApplied", stats.twin_patches_applied);
     append_counter(out, "thresholdChanges", stats.threshold_changes);
     append_counter(out, "reconnects", stats.reconnects);
     append_counter(out, "queueDepth", stats.queue_depth);

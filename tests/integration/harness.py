@@ -170,6 +170,18 @@ def seqs(msgs):
     return [json.loads(b)["seq"] for b in alert_bodies(msgs)]
 
 
+def wait_for_all(hub, expected, timeout):
+    """Upstream messages once every expected reading arrived at least once (re-sends count
+    once, unlike hubctl's --wait-count), or when the time is up."""
+    deadline = time.monotonic() + timeout
+    want = set(expected)
+    while True:
+        msgs = hub.messages()
+        if want <= set(seqs(msgs)) or time.monotonic() > deadline:
+            return msgs
+        time.sleep(1)
+
+
 def assert_all_in_order(got, expected):
     """At least once: every expected alert arrives; duplicates only re-send a tail already sent."""
     assert sorted(set(got)) == expected, f"missing {sorted(set(expected) - set(got))}"

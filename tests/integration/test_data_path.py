@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import EMU, SLOW, Agent, Hub, assert_all_in_order, fresh_work, seqs
+from harness import EMU, SLOW, Agent, Hub, assert_all_in_order, fresh_work, seqs, wait_for_all
 
 sys.path.insert(0, str(EMU))
 import hubemu_lib as lib  # noqa: E402
@@ -89,7 +89,7 @@ def test_burst_at_full_qos1_speed_every_hot_reading_arrives_in_order(hub):
     sensor = Sensor(hub)
     took = sensor.publish(bodies, timeout=300)
     print(f"{n} readings acknowledged by the broker in {took:.1f} s")
-    msgs = hub.messages(wait_count=len(hot), timeout=240 * SLOW)
+    msgs = wait_for_all(hub, hot, 240 * SLOW)
     assert_all_in_order(seqs(msgs), hot)
     agent.wait_for(lambda: stats(hub).get("messagesReceived", 0) >= n, 30 * SLOW, "all counted")
     s = stats(hub)
@@ -109,7 +109,7 @@ def test_store_too_small_for_the_burst_applies_backpressure_and_loses_nothing(hu
                   log__stats_interval=2).start()
     sensor = Sensor(hub)
     sensor.publish(bodies, timeout=300 * SLOW)
-    msgs = hub.messages(wait_count=len(hot), timeout=300 * SLOW)
+    msgs = wait_for_all(hub, hot, 300 * SLOW)
     assert_all_in_order(seqs(msgs), hot)
     agent.wait_for(lambda: stats(hub).get("messagesReceived", 0) >= n, 60 * SLOW, "all counted")
     s = stats(hub)
@@ -146,7 +146,7 @@ def test_sigkill_during_group_commits_loses_no_acknowledged_reading(hub):
     th.join(400 * SLOW)
     assert sensor.acked == n
     print(f"{kills} SIGKILLs while {n} readings streamed")
-    msgs = hub.messages(wait_count=len(hot), timeout=240 * SLOW)
+    msgs = wait_for_all(hub, hot, 240 * SLOW)
     got = seqs(msgs)
     assert sorted(set(got)) == hot, f"missing {sorted(set(hot) - set(got))[:20]}"
     sensor.close()

@@ -11,7 +11,8 @@ import time
 import paho.mqtt.client as paho
 import pytest
 
-from harness import SLOW, Agent, Hub, assert_all_in_order, fresh_work, reading, seqs
+from harness import (SLOW, Agent, Hub, assert_all_in_order, fresh_work, reading, seqs,
+                     wait_for_all)
 
 
 def free_tcp_port():
@@ -79,7 +80,7 @@ def test_readings_from_a_local_broker_become_alerts(local):
     time.sleep(0.5)  # the SUBACK
     for i in range(40):
         send(i, 30 if i % 2 == 0 else 20)
-    msgs = hub.messages(wait_count=20, timeout=30 * SLOW)
+    msgs = wait_for_all(hub, range(0, 40, 2), 30 * SLOW)
     assert_all_in_order(seqs(msgs), list(range(0, 40, 2)))
 
 
@@ -90,12 +91,12 @@ def test_readings_sent_while_the_agent_is_down_are_kept_by_the_broker(local):
     time.sleep(0.5)
     for i in range(10):
         send(i)
-    hub.messages(wait_count=10, timeout=30 * SLOW)
+    wait_for_all(hub, range(10), 30 * SLOW)
     assert agent.stop() == 0
     for i in range(10, 40):
         send(i)  # the broker queues them for the agent's persistent session (QoS 1)
     agent2 = make_agent()
-    msgs = hub.messages(wait_count=40, timeout=60 * SLOW)
+    msgs = wait_for_all(hub, range(40), 60 * SLOW)
     assert_all_in_order(seqs(msgs), list(range(40)))
     assert agent2.proc.poll() is None
 
@@ -108,7 +109,7 @@ def test_a_store_too_small_makes_readings_wait_and_loses_none(local):
     n = 1500 // SLOW
     for i in range(n):
         send(i)
-    msgs = hub.messages(wait_count=n, timeout=120 * SLOW)
+    msgs = wait_for_all(hub, range(n), 120 * SLOW)
     assert_all_in_order(seqs(msgs), list(range(n)))
     agent.wait_for(lambda: stats(hub).get("messagesReceived", 0) >= n, 30 * SLOW, "counted")
     s = stats(hub)

@@ -85,6 +85,23 @@ TEST(Conf, MinimalFileGivesHeaderDefaults)
     EXPECT_EQ(c.stats_interval, 300U);
 }
 
+TEST(Conf, ThresholdSetIsToldApartFromTheDefault)
+{
+    // --check-config and the start-up line say "conf" for an explicit 25, "default" otherwise.
+    const Parsed unset = parse(kHub);
+    ASSERT_TRUE(unset.ok) << unset.error;
+    EXPECT_FALSE(unset.cfg.threshold_set);
+    EXPECT_EQ(unset.cfg.threshold, 25.0);
+    const Parsed explicit25 = parse(kHub + "[filter]\nthreshold = 25\n");
+    ASSERT_TRUE(explicit25.ok) << explicit25.error;
+    EXPECT_TRUE(explicit25.cfg.threshold_set);
+    EXPECT_EQ(explicit25.cfg.threshold, 25.0);
+    const Parsed other = parse(kHub + "[filter]\nthreshold = 30.5\n");
+    ASSERT_TRUE(other.ok) << other.error;
+    EXPECT_TRUE(other.cfg.threshold_set);
+    EXPECT_EQ(other.cfg.threshold, 30.5);
+}
+
 TEST(Conf, EveryKeySet)
 {
     const Parsed p = parse("[hub]\n"

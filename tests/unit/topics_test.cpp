@@ -119,6 +119,112 @@ TEST(Topics, AlertTopicForModuleAndDevice)
               "%24.ct=application%2Fjson&%24.ce=utf-8&MessageType=Alert");
 }
 
+namespace
+{
+struct Forwarded
+{
+    ga::ForwardResult result;
+    std::string text;
+    std::uint8_t present;
+};
+Forwarded forward(std::string_view bag, std::size_t cap = 4096)
+{
+    std::string buf(cap, '\0');
+    BufWriter w(std::span<char>(buf.data(), buf.size()));
+    std::uint8_t present = 0xFF;
+    const ga::ForwardResult r = ga::copy_forwarded_properties(bag, w, present);
+    return {r, r == ga::ForwardResult::Ok ? std::string(w.view()) : std::string(), present};
+}
+} // namespace
+
+TEST(Topics, ForwardKeepsApplicationAndMidCidCtCeInOrder)
+{
+    // The EDGE ProtocolGatewayMessageConverterTest vector: $.to, $.uid, $.schema, $.cdid,
+    // $.cmid and $.sub are the input hop's and are dropped; the rest keeps its order.
+    const Forwarded f = forward(
+        "Foo=Bar&Prop2=Value2&Prop3=Value3&%24.ce=utf-8&%24.ct=application%2Fjson&%24.schema="
+        "schema1&%24.to=foo&%24.uid=user1&%24.cid=1234&%24.mid=m1&%24.cdid=fromDevice1&%24.cmid="
+        "fromModule1&%24.sub=testComponent");
+    ASSERT_EQ(f.result, ga::ForwardResult::Ok);
+    EXPECT_EQ(f.text, "Foo=Bar&Prop2=Value2&Prop3=Value3&%24.ce=utf-8&%24.ct=application%2Fjson&"
+                      "%24.cid=1234&%24.mid=m1");
+    EXPECT_EQ(f.present, ga::kForwardedAll);
+}
+
+TEST(Topics, ForwardReencodesInOneSpellingAndKeepsNullAndEmpty)
+{
+    // Raw "$.", lowercase hex, '+' kept as '+' (escaped on the way out), a null and an empty value.
+    const Forwarded f = forward("?$.mid=a%2bb&a%20b=x%26y%3dz%2F%c3%bc&flag&empty=&p=1+2/");
+    ASSERT_EQ(f.result, ga::ForwardResult::Ok);
+    EXPECT_EQ(f.text, "%24.mid=a%2Bb&a%20b=x%26y%3Dz%2F%C3%BC&flag&empty=&p=1%2B2");
+    EXPECT_EQ(f.present, ga::kForwardedMid);
+}
+
+TEST(Topics, ForwardDropsMessageTypeHubPropertiesAndEmptySystemOnes)
+{
+    const Forwarded f = forward("MessageType=Reading&%24.on=temperatureOutput&iothub-ack=full&"
+                                "iothub-operation=x&%24.mid=&%24.ct&%24.exp=2030&k=v&"
+                                "%24.ctime=2024&MessageTypeX=1&%24.ifid=i&%24.diagid=d");
+    ASSERT_EQ(f.result, ga::ForwardResult::Ok);
+    EXPECT_EQ(f.text, "k=v&MessageTypeX=1");
+    EXPECT_EQ(f.present, 0);
+    const Forwarded empty = forward("");
+    ASSERT_EQ(empty.result, ga::ForwardResult::Ok);
+    EXPECT_EQ(empty.text, "");
+    EXPECT_EQ(empty.present, 0);
+}
+
+TEST(Topics, ForwardRejectsWhatCannotBeForwarded)
+{
+    EXPECT_EQ(forward("a=%zz").result, ga::ForwardResult::Malformed);
+    EXPECT_EQ(forward("a%2=1").result, ga::ForwardResult::Malformed);
+    EXPECT_EQ(forward("=value").result, ga::ForwardResult::Malformed);
+    EXPECT_EQ(forward("k=v&%24.on=%").result, ga::ForwardResult::Malformed); // even if dropped
+    EXPECT_EQ(forward("%24.mid=a&$.mid=b").result, ga::ForwardResult::BadSystemProperty);
+    EXPECT_EQ(forward("%24.ct=a&%24.ct=a").result, ga::ForwardResult::BadSystemProperty);
+    EXPECT_EQ(forward("%24.mid=has%20space").result, ga::ForwardResult::BadSystemProperty);
+    EXPECT_EQ(forward("%24.mid=%C3%BC").result, ga::ForwardResult::BadSystemProperty);
+    EXPECT_EQ(forward("%24.mid=" + std::string(129, 'a')).result,
+              ga::ForwardResult::BadSystemProperty);
+    EXPECT_EQ(forward("%24.mid=" + std::string(128, 'a')).result, ga::ForwardResult::Ok);
+    EXPECT_EQ(forward("%24.mid=-:.+%25_#*?!(),=@;$'").result, ga::ForwardResult::Ok);
+    EXPECT_EQ(forward("k=" + std::string(100, 'v'), 50).result, ga::ForwardResult::TooLarge);
+}
+
+TEST(Topics, ForwardedBagRoundTripsThroughTheDecoder)
+{
+    const Forwarded f = forward("b%20c=%00%FF%2B&x=%E2%82%AC&%24.cid=c%2F1");
+    ASSERT_EQ(f.result, ga::ForwardResult::Ok);
+    char v[32];
+    BufWriter w(v);
+    ASSERT_EQ(ga::bag_lookup(f.text, "b c", w), BagLookup::Found);
+    EXPECT_EQ(w.view(), std::string_view("\0\xFF+", 3));
+    w.clear();
+    ASSERT_EQ(ga::bag_lookup(f.text, "x", w), BagLookup::Found);
+    EXPECT_EQ(w.view(), "\xE2\x82\xAC");
+    w.clear();
+    ASSERT_EQ(ga::bag_lookup(f.text, "$.cid", w), BagLookup::Found);
+    EXPECT_EQ(w.view(), "c/1");
+    // Forwarding what we forwarded changes nothing.
+    const Forwarded again = forward(f.text);
+    EXPECT_EQ(again.text, f.text);
+    EXPECT_EQ(again.present, f.present);
+}
+
+TEST(Topics, AlertTopicAddsAfterTheInputsProperties)
+{
+    ga::AlertProperties p{"k=v&%24.mid=m1&%24.ct=text%2Fplain",
+                          ga::kForwardedMid | ga::kForwardedCt, "ga-1-2"};
+    EXPECT_EQ(build([&](BufWriter& w) { ga::append_alert_topic(kEdgeModule, "output1", p, w); }),
+              "devices/edgedev/modules/filtermodule/messages/events/"
+              "k=v&%24.mid=m1&%24.ct=text%2Fplain&%24.on=output1&%24.ce=utf-8&MessageType=Alert");
+    ga::AlertProperties none{"", 0, "ga-00000000000000ab-7"};
+    EXPECT_EQ(
+        build([&](BufWriter& w) { ga::append_alert_topic(kDevice, "output1", none, w); }),
+        "devices/my_device/messages/events/"
+        "%24.ct=application%2Fjson&%24.ce=utf-8&MessageType=Alert&%24.mid=ga-00000000000000ab-7");
+}
+
 TEST(Topics, BuildersReportBufferTooSmall)
 {
     char buf[20];
@@ -497,6 +603,34 @@ TEST(Methods, ResponseTopics)
               "$iothub/methods/res/65535/?$rid=2");
     EXPECT_EQ(build([](BufWriter& w) { ga::append_method_response_topic(404, "x-y", w); }),
               "$iothub/methods/res/404/?$rid=x-y");
+}
+
+TEST(Methods, RidsThatMayBeEchoed)
+{
+    // What the hub (decimal, hex) and edgeHub (GUIDs) send, and the rest of [0-9A-Za-z-_.].
+    for (std::string_view rid :
+         {"1", "2a", "505e09bb-0076-4b9f-b4a3-529430f1593f", "id_one", "v1.2", "Z", "-", "._-"})
+    {
+        EXPECT_TRUE(ga::is_safe_method_rid(rid)) << rid;
+    }
+    const std::string longest(ga::kMaxMethodRidBytes, '7');
+    EXPECT_TRUE(ga::is_safe_method_rid(longest));
+}
+
+TEST(Methods, RidsThatWouldChangeTheResponseTopicAreRefused)
+{
+    EXPECT_FALSE(ga::is_safe_method_rid(""));
+    EXPECT_FALSE(ga::is_safe_method_rid(std::string(ga::kMaxMethodRidBytes + 1, '7')));
+    for (std::string_view rid :
+         {"1+", "#", "1/2", "a&b=c", "%41", "a b", "1?", "$x", "*", "ü", "1\n"})
+    {
+        EXPECT_FALSE(ga::is_safe_method_rid(rid)) << rid;
+    }
+    EXPECT_FALSE(ga::is_safe_method_rid(std::string("1\0", 2)));
+    // The parser still hands such rids over (they are opaque); the caller checks before echoing.
+    const auto m = ga::parse_method_request("$iothub/methods/POST/rebootDevice/?$rid=a+b");
+    ASSERT_TRUE(m);
+    EXPECT_FALSE(ga::is_safe_method_rid(m->rid));
 }
 
 TEST(Hostile, NulBytesAndEmbeddedGarbage)

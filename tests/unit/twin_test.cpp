@@ -368,6 +368,7 @@ TEST(TwinBuild, StatsExact)
     s.rejected[static_cast<std::size_t>(ga::Verdict::NotNumber)] = 6;
     s.rejected[static_cast<std::size_t>(ga::Verdict::DuplicateKey)] = 7;
     s.twin_patches = 3;
+    s.twin_patches_applied = 2;
     s.threshold_changes = 2;
     s.reconnects = 1;
     s.queue_depth = 0;
@@ -377,15 +378,16 @@ TEST(TwinBuild, StatsExact)
     s.inputs_waited = 12;
     s.queue_corrupt = 13;
     s.store_commits = 14;
-    char buf[640];
+    char buf[700];
     ga::BufWriter w(buf);
     ASSERT_TRUE(ga::build_stats_report(s, w));
     EXPECT_EQ(
         w.view(),
         R"J({"agentStats":{"messagesReceived":100,"sourceDropped":5,"alertsAccepted":7,"alertsSent":6,)J"
         R"J("rejected":{"not_json":1,"bad_utf8":2,"too_deep":3,"too_large":4,)J"
-        R"J("path_absent":5,"not_number":6,"duplicate_key":7},"twinPatches":3,)J"
-        R"J("thresholdChanges":2,"reconnects":1,"queueDepth":0,)J"
+        R"J("path_absent":5,"not_number":6,"duplicate_key":7,"bad_properties":0},)J"
+        R"J("twinPatches":3,)J"
+        R"J("twinPatchesApplied":2,"thresholdChanges":2,"reconnects":1,"queueDepth":0,)J"
         R"J("queueDropped":18446744073709551615,"queueNotPersisted":9,"alertsResent":11,)J"
         R"J("inputsWaited":12,"queueCorrupt":13,"storeCommits":14}})J");
 
@@ -393,7 +395,7 @@ TEST(TwinBuild, StatsExact)
     ASSERT_NE(root, nullptr);
     const cJSON* stats = cJSON_GetObjectItemCaseSensitive(root, "agentStats");
     EXPECT_EQ(cJSON_GetObjectItemCaseSensitive(stats, "alertsSent")->valuedouble, 6.0);
-    EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(stats, "rejected")), 7);
+    EXPECT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(stats, "rejected")), 8);
     cJSON_Delete(root);
 
     char small[100];

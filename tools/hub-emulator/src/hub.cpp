@@ -269,9 +269,31 @@ bool Hub::on_message(std::string_view client_id,
     switch (info.kind)
     {
     case PubKind::TwinGet:
+    {
         count("twin_get");
+        auto f = get_faults_.find(id);
+        if (f != get_faults_.end() && !f->second.empty())
+        {
+            const int status = f->second.front();
+            f->second.pop_front();
+            if (status == 0)
+            {
+                count("twin_get_dropped");
+                out_.log("hub: twin GET of " + id + " dropped unanswered (hubctl twin drop-get)");
+                return false;
+            }
+            count("twin_get_failed");
+            out_.log("hub: twin GET of " + id + " answered " + std::to_string(status) +
+                     " (hubctl twin fail-get)");
+            out_.publish(id, "$iothub/twin/res/" + std::to_string(status) + "/?$rid=" + info.rid,
+                         R"({"errorCode":)" + std::to_string(status * 1000 + 1) +
+                             R"(,"message":"injected by hubctl twin fail-get"})",
+                         0);
+            return false;
+        }
         out_.publish(id, "$iothub/twin/res/200/?$rid=" + info.rid, twin.to_json(), 0);
         return false;
+    }
     case PubKind::TwinReported:
     {
         count("twin_reported");
@@ -542,6 +564,48 @@ void Hub::handle_control(std::string_view client_id,
                 reply(cc, reqid,
                       "{\"version\":" + std::to_string(twins_[id].desired_version()) +
                           ",\"pushed\":" + (pushed ? "true" : "false") + "}");
+            }
+        }
+    }
+    else if (cmd == "twin-fail-get" || cmd == "twin-drop-get")
+    {
+        const bool drop = cmd == "twin-drop-get";
+        const int status = drop ? 0 : static_cast<int>(num_item(req, "status", 500));
+        const auto n = static_cast<int64_t>(num_item(req, "count", 1));
+        if (!drop && (status < 100 || status > 999 || status == 200))
+            reply(cc, reqid, error_json("fail-get status must be 100..999 and not 200"));
+        else if (n < 0 || n > 1000)
+            reply(cc, reqid, error_json("count must be 0..1000"));
+        else if (need_identity())
+        {
+            auto& q = get_faults_[id];
+            for (int64_t k = 0; k < n; ++k)
+                q.push_back(status);
+            reply(cc, reqid, "{\"pending_faults\":" + std::to_string(q.size()) + "}");
+        }
+    }
+    else if (cmd == "twin-reset")
+    {
+        // Deleting and re-creating the identity: a new twin (versions from 1) and, as on the
+        // hub, the connection of the deleted identity ends.
+        const char* desired = str_item(req, "desired");
+        if (need_identity())
+        {
+            Twin fresh;
+            std::string why;
+            if (desired && !fresh.seed_desired(desired, &why))
+                reply(cc, reqid, error_json("desired: " + why));
+            else
+            {
+                twins_[id] = std::move(fresh);
+                count("twin_reset");
+                dirty_ = true;
+                const bool was = clients_[id].connected;
+                if (was)
+                    pending_kicks_.push_back(id);
+                reply(cc, reqid,
+                      "{\"version\":" + std::to_string(twins_[id].desired_version()) +
+                          ",\"dropped\":" + (was ? "true" : "false") + "}");
             }
         }
     }

@@ -139,6 +139,9 @@ class Hub
     Outbox& out_;
     SasPolicy policy_;
     std::map<std::string, Twin> twins_;
+    // Injected twin GET faults per identity, in order: a status to answer with, or 0 to drop the
+    // GET unanswered (hubctl twin fail-get / drop-get). Not persisted: a restart clears them.
+    std::map<std::string, std::deque<int>> get_faults_;
     std::map<std::string, Client> clients_;
     std::set<std::string> control_clients_;
     std::set<std::string> followers_;

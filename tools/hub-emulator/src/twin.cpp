@@ -133,6 +133,16 @@ std::optional<std::string> Twin::patch_desired(std::string_view body, std::strin
     return out;
 }
 
+bool Twin::seed_desired(std::string_view body, std::string* why)
+{
+    cJSON* patch = parse_object(body, why);
+    if (!patch)
+        return false;
+    merge_patch(desired_, patch);
+    cJSON_Delete(patch);
+    return true;
+}
+
 bool Twin::load(std::string_view json)
 {
     cJSON* root = cJSON_ParseWithLength(json.data(), json.size());

@@ -28,6 +28,9 @@ class Twin
     std::optional<int64_t> patch_reported(std::string_view body, std::string* why);
     /// Merges a desired patch; returns the push body (the patch plus "$version"), or nullopt.
     std::optional<std::string> patch_desired(std::string_view body, std::string* why);
+    /// Merges `body` into desired without a version bump: the content a re-created twin starts
+    /// with (hubctl twin reset --desired). False with *why when not a JSON object.
+    bool seed_desired(std::string_view body, std::string* why);
     [[nodiscard]] int64_t desired_version() const { return desired_version_; }
     [[nodiscard]] int64_t reported_version() const { return reported_version_; }
 

@@ -119,6 +119,22 @@ def main():
         assert shown["reported"] == {"b": {"c": 2}, "$version": 3}, shown
         state["filter"] = c
 
+    def twin_get_faults():
+        c = state["filter"]
+        assert hubctl_json(d, "twin", "fail-get", "edgedev/filter", "--status", "500",
+                           "--count", "1") == {"pending_faults": 1}
+        assert hubctl_json(d, "twin", "drop-get", "edgedev/filter") == {"pending_faults": 2}
+        c.publish("$iothub/twin/GET/?$rid=f1", b"", 0)
+        topic, body, _ = c.receive(time.monotonic() + 5)
+        assert topic == "$iothub/twin/res/500/?$rid=f1", topic
+        c.publish("$iothub/twin/GET/?$rid=f2", b"", 0)
+        c.publish("$iothub/twin/GET/?$rid=f3", b"", 0)
+        topic, body, _ = c.receive(time.monotonic() + 5)
+        assert topic == "$iothub/twin/res/200/?$rid=f3", topic  # f2 was dropped
+        assert json.loads(body)["desired"]["$version"] == 2, body
+        r = hubctl(d, "twin", "fail-get", "edgedev/filter", "--status", "200", check=False)
+        assert r.returncode != 0 and "status" in r.stderr, r.stderr
+
     def method_roundtrip():
         c = state["filter"]
         result = {}
@@ -269,10 +285,24 @@ def main():
         assert m and json.loads(m[1])["machine"]["temperature"] == 50, m
         c.disconnect()
 
+    def twin_reset():
+        c = connect(d, "edgedev/filter", clean=False)
+        r = hubctl_json(d, "twin", "reset", "edgedev/filter", "--desired",
+                        '{"TemperatureThreshold":28}')
+        assert r == {"version": 1, "dropped": True}, r
+        try:
+            c.receive(time.monotonic() + 5)
+            raise AssertionError("the re-created identity's old connection stayed open")
+        except lib.MqttError:
+            pass  # closed by the server, as deleting an identity does
+        shown = hubctl_json(d, "twin", "show", "edgedev/filter")
+        assert shown["desired"] == {"TemperatureThreshold": 28, "$version": 1}, shown
+        assert shown["reported"] == {"$version": 1}, shown
+
     try:
-        for fn in (files_created, twin_roundtrip, method_roundtrip, route_and_upstream,
-                   offline_queue_and_send_input, scoping, auth_failures, refuse_drop_connections,
-                   token_expiry, restart_keeps_state):
+        for fn in (files_created, twin_roundtrip, twin_get_faults, method_roundtrip,
+                   route_and_upstream, offline_queue_and_send_input, scoping, auth_failures,
+                   refuse_drop_connections, token_expiry, restart_keeps_state, twin_reset):
             case(fn)
     finally:
         run(os.path.join(TOOLS, "hubemu"), "stop", "--dir", d, check=False)

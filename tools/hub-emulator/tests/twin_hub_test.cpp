@@ -126,3 +126,91 @@ TEST(Hub, AclDeniesForeignPublishAndKicksLater)
                             kRead, 1));
     EXPECT_FALSE(hub.on_acl("stranger", "anything", kRead, 0));
 }
+
+TEST(Hub, TwinGetFaultsAreAnsweredInOrderThenCleared)
+{
+    std::string why;
+    FakeOutbox out;
+    Hub hub(*parse_config(kConf, &why), "s", out);
+    ASSERT_TRUE(hub.on_auth(&out, "$hubctl/x", "$hubctl", "s", true, 0).accept);
+    auto ctl = [&](const char* req) { hub.on_message("$hubctl/x", "$hubctl/req/1", req, 0, 0); };
+    auto get = [&](const char* rid)
+    {
+        out.pubs.clear();
+        hub.on_message("edgedev/filter", std::string("$iothub/twin/GET/?$rid=") + rid, "", 0, 0);
+        return out.pubs;
+    };
+    ctl(R"({"cmd":"twin-fail-get","id":"edgedev/filter","status":500,"count":1})");
+    ctl(R"({"cmd":"twin-drop-get","id":"edgedev/filter","count":1})");
+    ctl(R"({"cmd":"twin-fail-get","id":"edgedev/filter","status":429})");
+    auto p = get("1");
+    ASSERT_EQ(p.size(), 1u);
+    EXPECT_EQ(p[0].topic, "$iothub/twin/res/500/?$rid=1");
+    EXPECT_EQ(p[0].client, "edgedev/filter");
+    EXPECT_TRUE(get("2").empty()) << "dropped GET answered";
+    p = get("3");
+    ASSERT_EQ(p.size(), 1u);
+    EXPECT_EQ(p[0].topic, "$iothub/twin/res/429/?$rid=3");
+    p = get("4");
+    ASSERT_EQ(p.size(), 1u);
+    EXPECT_EQ(p[0].topic, "$iothub/twin/res/200/?$rid=4");
+    // Another identity's GETs are not affected.
+    ctl(R"({"cmd":"twin-drop-get","id":"edgedev/filter","count":2})");
+    out.pubs.clear();
+    hub.on_message("edgedev/tempSensor", "$iothub/twin/GET/?$rid=5", "", 0, 0);
+    ASSERT_EQ(out.pubs.size(), 1u);
+    EXPECT_EQ(out.pubs[0].topic, "$iothub/twin/res/200/?$rid=5");
+}
+
+TEST(Hub, TwinFaultCommandsCheckTheirArguments)
+{
+    std::string why;
+    FakeOutbox out;
+    Hub hub(*parse_config(kConf, &why), "s", out);
+    ASSERT_TRUE(hub.on_auth(&out, "$hubctl/x", "$hubctl", "s", true, 0).accept);
+    for (const char* bad : {R"({"cmd":"twin-fail-get","id":"edgedev/filter","status":200})",
+                            R"({"cmd":"twin-fail-get","id":"edgedev/filter","status":42})",
+                            R"({"cmd":"twin-drop-get","id":"edgedev/filter","count":-1})",
+                            R"({"cmd":"twin-drop-get","id":"nobody"})",
+                            R"({"cmd":"twin-reset","id":"edgedev/filter","desired":"[1]"})"})
+    {
+        out.pubs.clear();
+        hub.on_message("$hubctl/x", "$hubctl/req/1", bad, 0, 0);
+        ASSERT_EQ(out.pubs.size(), 1u) << bad;
+        EXPECT_NE(out.pubs[0].payload.find("\"error\""), std::string::npos) << bad;
+    }
+}
+
+TEST(Hub, TwinResetStartsAgainAtVersionOneAndDropsTheClient)
+{
+    std::string why;
+    FakeOutbox out;
+    Hub hub(*parse_config(kConf, &why), "s", out);
+    const Identity f{"edgedev", "filter"};
+    const int64_t now = 1'000'000;
+    ASSERT_TRUE(hub.on_auth(&out, "$hubctl/x", "$hubctl", "s", true, now).accept);
+    ASSERT_TRUE(hub.on_auth(&out, "edgedev/filter", kUser,
+                            make_sas("h.net", f, kKey, now / 1000 + 60), false, now)
+                    .accept);
+    auto ctl = [&](const std::string& req)
+    {
+        out.pubs.clear();
+        hub.on_message("$hubctl/x", "$hubctl/req/1", req, 0, now);
+        return out.pubs.empty() ? std::string("(no reply)") : out.pubs.back().payload;
+    };
+    ctl(R"({"cmd":"twin-set-desired","id":"edgedev/filter","patch":"{\"TemperatureThreshold\":30}"})");
+    ctl(R"({"cmd":"twin-set-desired","id":"edgedev/filter","patch":"{\"TemperatureThreshold\":31}"})");
+    EXPECT_EQ(ctl(R"({"cmd":"twin-show","id":"edgedev/filter"})"),
+              R"({"desired":{"TemperatureThreshold":31,"$version":3},"reported":{"$version":1}})");
+    EXPECT_EQ(
+        ctl(R"({"cmd":"twin-reset","id":"edgedev/filter","desired":"{\"TemperatureThreshold\":28}"})"),
+        R"({"version":1,"dropped":true})");
+    hub.on_tick(now);
+    ASSERT_EQ(out.kicks.size(), 1u);
+    EXPECT_EQ(out.kicks[0], "edgedev/filter");
+    EXPECT_EQ(ctl(R"({"cmd":"twin-show","id":"edgedev/filter"})"),
+              R"({"desired":{"TemperatureThreshold":28,"$version":1},"reported":{"$version":1}})");
+    ctl(R"({"cmd":"twin-set-desired","id":"edgedev/filter","patch":"{\"TemperatureThreshold\":29}"})");
+    EXPECT_EQ(ctl(R"({"cmd":"twin-show","id":"edgedev/filter"})"),
+              R"({"desired":{"TemperatureThreshold":29,"$version":2},"reported":{"$version":1}})");
+}
