@@ -49,35 +49,6 @@ enum class DirStatus
 /// True when the file exists and has no group/other permission bits.
 [[nodiscard]] bool is_private_file(const std::string& path, std::string& err);
 
-/// An append-only file whose appends are durable once append() returns true (written and
-/// fdatasync'ed). A failed append is cut back so no torn record is left behind.
-class AppendFile
-{
-  public:
-    AppendFile() = default;
-    ~AppendFile();
-    AppendFile(const AppendFile&) = delete;
-    AppendFile& operator=(const AppendFile&) = delete;
-
-    /// Opens (creating, mode 0600) for appending; `err` names the path and the cause.
-    [[nodiscard]] bool open(const std::string& path, std::string& err);
-    void close();
-    [[nodiscard]] bool is_open() const { return fd_ >= 0; }
-    /// Appends `head` then `body` as one write and, with `sync`, syncs it; on failure `err_no`
-    /// is the errno.
-    [[nodiscard]] bool
-    append(std::string_view head, std::string_view body, int& err_no, bool sync = true);
-    /// Makes every earlier append durable.
-    [[nodiscard]] bool sync(int& err_no);
-    /// Cuts the file to `bytes` (a torn tail, or 0 to empty it).
-    [[nodiscard]] bool truncate(std::uint64_t bytes);
-    [[nodiscard]] std::uint64_t size() const { return size_; }
-
-  private:
-    int fd_ = -1;
-    std::uint64_t size_ = 0;
-};
-
 /// A file read at any offset (pread) and appended to at its end; writes are not synced until
 /// sync(). Used by the alert log's segments.
 class SegmentFile

@@ -36,3 +36,21 @@ def env(request):
     for a in agents:
         a.stop()
     hub.stop()
+
+
+@pytest.fixture
+def module_env(request):
+    """An emulator and agents with the default module identity and module input."""
+    work = fresh_work(request.node.name)
+    hub = Hub(work).start()
+    agents = []
+
+    def make_agent(start=True, **kw):
+        a = Agent(work, hub, **kw)
+        agents.append(a)
+        return a.start() if start else a
+
+    yield hub, make_agent
+    for a in agents:
+        a.stop()
+    hub.stop()

@@ -2,24 +2,12 @@
 
 import pytest
 
-from harness import SLOW, Agent, Hub, alert_bodies, fresh_work
+from harness import SLOW, alert_bodies
 
 
 @pytest.fixture
-def env(request):
-    work = fresh_work(request.node.name)
-    hub = Hub(work).start()
-    agents = []
-
-    def make_agent(start=True, **kw):
-        a = Agent(work, hub, **kw)
-        agents.append(a)
-        return a.start() if start else a
-
-    yield hub, make_agent
-    for a in agents:
-        a.stop()
-    hub.stop()
+def env(module_env):
+    return module_env
 
 
 def body(t):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import AGENT_CMD, EMU, MODULE, SLOW, Agent, Hub, fresh_work
+from harness import AGENT_CMD, EMU, MODULE, SLOW
 from test_disk_and_reboot import needs_root, private_tmpfs
 
 sys.path.insert(0, str(EMU))
@@ -16,20 +16,8 @@ import hubemu_lib  # noqa: E402
 
 
 @pytest.fixture
-def env(request):
-    work = fresh_work(request.node.name)
-    hub = Hub(work).start()
-    agents = []
-
-    def make_agent(start=True, **kw):
-        a = Agent(work, hub, **kw)
-        agents.append(a)
-        return a.start() if start else a
-
-    yield hub, make_agent
-    for a in agents:
-        a.stop()
-    hub.stop()
+def env(module_env):
+    return module_env
 
 
 def call_method(hub, name, payload: str, timeout=30):

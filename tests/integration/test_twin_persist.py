@@ -5,26 +5,7 @@ retried, and --check-config says which threshold will be used. Real agent, real 
 import subprocess
 import time
 
-import pytest
-
-from harness import AGENT_CMD, MODULE, SLOW, Agent, Hub, alert_bodies, fresh_work, seqs
-
-
-@pytest.fixture
-def module_env(request):
-    work = fresh_work(request.node.name)
-    hub = Hub(work).start()
-    agents = []
-
-    def make_agent(start=True, **kw):
-        a = Agent(work, hub, **kw)
-        agents.append(a)
-        return a.start() if start else a
-
-    yield hub, make_agent
-    for a in agents:
-        a.stop()
-    hub.stop()
+from harness import AGENT_CMD, MODULE, SLOW, alert_bodies, seqs
 
 
 def body(t):
