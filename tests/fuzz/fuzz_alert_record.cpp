@@ -5,6 +5,7 @@
 // may carry are kept, and every parsed record builds an alert topic that is a well-formed bag.
 #include "alert_record.h"
 #include "buf_writer.h"
+#include "fuzz_check.h"
 #include "topics.h"
 
 #include <array>
@@ -17,16 +18,6 @@
 
 namespace
 {
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do                                                                                             \
-    {                                                                                              \
-        if (!(cond))                                                                               \
-        {                                                                                          \
-            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
-            std::abort();                                                                          \
-        }                                                                                          \
-    } while (0)
 
 const ga::Identity kModule{"hub.example", "edgedev", "filter"};
 

@@ -3,6 +3,7 @@
 // file; the connection string's value never appears in an error; a success yields a summary that
 // does not contain the connection string.
 #include "conf.h"
+#include "fuzz_check.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -12,16 +13,6 @@
 
 namespace
 {
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do                                                                                             \
-    {                                                                                              \
-        if (!(cond))                                                                               \
-        {                                                                                          \
-            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
-            std::abort();                                                                          \
-        }                                                                                          \
-    } while (0)
 
 constexpr std::string_view kMarker = "SECRETMARKERb64ZmFrZWtleQ==";
 

@@ -7,6 +7,7 @@
 // with a small maximum: the splitter accounts for every byte, and a session with a small maximum
 // delivers the same messages as one with a large maximum (but for the payloads it discarded).
 #include "codec.h"
+#include "fuzz_check.h"
 #include "session.h"
 
 #include <algorithm>
@@ -20,16 +21,6 @@
 
 namespace
 {
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do                                                                                             \
-    {                                                                                              \
-        if (!(cond))                                                                               \
-        {                                                                                          \
-            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
-            std::abort();                                                                          \
-        }                                                                                          \
-    } while (0)
 
 using namespace ga::mqtt;
 

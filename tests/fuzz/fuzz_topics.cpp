@@ -4,6 +4,7 @@
 // encoded values decode back to what was encoded.
 #include "buf_writer.h"
 #include "connection_string.h"
+#include "fuzz_check.h"
 #include "sas.h"
 #include "topics.h"
 
@@ -17,16 +18,6 @@
 
 namespace
 {
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do                                                                                             \
-    {                                                                                              \
-        if (!(cond))                                                                               \
-        {                                                                                          \
-            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
-            std::abort();                                                                          \
-        }                                                                                          \
-    } while (0)
 
 bool inside(std::string_view part, std::string_view whole)
 {

@@ -2,6 +2,7 @@
 // Feeds arbitrary bytes to both twin parsers (cJSON inside the fixed arena). Invariants: the
 // result is consistent with the error; a valid threshold builds an ack that parses back to the
 // same value; builders never produce invalid JSON, whatever the description bytes.
+#include "fuzz_check.h"
 #include "twin.h"
 
 #include <cjson/cJSON.h>
@@ -14,16 +15,6 @@
 
 namespace
 {
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do                                                                                             \
-    {                                                                                              \
-        if (!(cond))                                                                               \
-        {                                                                                          \
-            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);     \
-            std::abort();                                                                          \
-        }                                                                                          \
-    } while (0)
 
 // A tiny twin parse resets the arena, so the direct cJSON parses below always have room.
 void reset_arena()
