@@ -2,7 +2,7 @@
 // gateway-agent [--config PATH] [--check-config] [--version] [--help]
 #include "agent.h"
 #include "conf.h"
-#include "connection_string.h"
+#include "identity_source.h"
 #include "json_scan.h"
 #include "port.h"
 #include "twin_sync.h"
@@ -108,37 +108,9 @@ int main(int argc, char** argv)
     }
     if (!ga::parse_conf(text, path, opt.config, err))
         return config_error(err);
-    ga::Config& cfg = opt.config;
-    if (!cfg.connection_string_file.empty())
-    {
-        if (!ga::port::is_private_file(cfg.connection_string_file, err))
-            return config_error(path + ": [hub] connection_string_file: " + err);
-        if (ga::port::read_file(cfg.connection_string_file, opt.connection_string, 4096, err) !=
-            ga::port::ReadStatus::Ok)
-            return config_error(
-                path + ": [hub] connection_string_file: " +
-                (err.empty() ? cfg.connection_string_file + ": no such file" : err));
-        while (!opt.connection_string.empty() &&
-               (opt.connection_string.back() == '\n' || opt.connection_string.back() == '\r' ||
-                opt.connection_string.back() == ' '))
-            opt.connection_string.pop_back();
-    }
-    else
-    {
-        opt.connection_string = cfg.connection_string;
-    }
-    const ga::ConnStrResult cs = ga::parse_connection_string(opt.connection_string, opt.identity);
-    if (!cs.ok())
-    {
-        std::string where(cs.detail);
-        if (cs.bad_char != '\0')
-            where += std::string(": '") + cs.bad_char + "'";
-        return config_error(path + ": [hub] connection string: " + ga::describe(cs.error) +
-                            (where.empty() ? "" : " (" + where + ")"));
-    }
-    if (cfg.source == ga::SourceType::ModuleInput && !opt.identity.is_module())
-        return config_error(path + ": [source] type = module-input needs a module identity "
-                                   "(ModuleId in the connection string)");
+    const ga::Config& cfg = opt.config;
+    if (!ga::load_identity(path, opt, err))
+        return config_error(err);
     std::string identity(opt.identity.device_id);
     if (opt.identity.is_module())
         identity += "/" + std::string(opt.identity.module_id);
