@@ -46,8 +46,13 @@ enum class DirStatus
 };
 /// Creates `dir` if needed and checks a file can be created in it; `err` names the cause.
 [[nodiscard]] DirStatus ensure_writable_dir(const std::string& dir, std::string& err);
-/// True when the file exists and has no group/other permission bits.
+/// True when the file exists and is readable by its owner and group at most (0640 or stricter):
+/// the rule for any file holding the secret. `err` names the file, its mode and the fix.
 [[nodiscard]] bool is_private_file(const std::string& path, std::string& err);
+/// The value of an environment variable, empty when unset.
+[[nodiscard]] std::string env(const char* name);
+/// True when the process runs with effective uid 0.
+[[nodiscard]] bool running_as_root();
 
 /// A file read at any offset (pread) and appended to at its end; writes are not synced until
 /// sync(). Used by the alert log's segments.

@@ -13,7 +13,10 @@ if [[ ! -x build/native/src/gateway-agent || ! -f build/native/tools/hub-emulato
   cmake --build build/native -j "$(nproc)" --target gateway-agent hub_emulator_plugin >/dev/null
 fi
 demo=build/demo
+umask 077 # the conf below holds the device key
 rm -rf "$demo" && mkdir -p "$demo/state"
+root_flag=()
+[[ $(id -u) == 0 ]] && root_flag=(--allow-root) # the agent refuses root without it
 hubctl() { "$py" tools/hub-emulator/hubctl --dir "$demo/hub" "$@"; }
 pids=()
 cleanup() {
@@ -42,10 +45,20 @@ CONF
 chmod 600 "$demo/gateway-agent.conf"
 echo "== agent conf: $(build/native/src/gateway-agent --check-config --config "$demo/gateway-agent.conf")"
 # Process substitutions end with the process they read from, so nothing is left behind.
-build/native/src/gateway-agent --config "$demo/gateway-agent.conf" \
+build/native/src/gateway-agent --config "$demo/gateway-agent.conf" "${root_flag[@]}" \
   > >(tee "$demo/agent.log" | sed -u 's/^<[0-9]>/  agent | /') 2>&1 &
 pids+=($!)
-sleep 2
+# The agent reports agentStats once it is online; without that the rest would show nothing.
+online=""
+for _ in $(seq 1 30); do
+  [[ $(hubctl twin show edgedev/filter | "$py" tools/demo_view.py field agentStats) != null ]] && { online=1; break; }
+  sleep 1
+done
+if [[ -z $online ]]; then
+  echo "demo: FAILED: the agent did not connect to the hub emulator within 30 s; its log:" >&2
+  tail -n 20 "$demo/agent.log" >&2
+  exit 1
+fi
 echo "== starting the simulated temperature sensor module (1 reading/s, routed to filter/input1)"
 "$py" tools/hub-emulator/tempsensor --dir "$demo/hub" --interval 1 --count 45 >"$demo/sensor.log" 2>&1 &
 pids+=($!)
@@ -73,4 +86,13 @@ sleep 1
 echo
 echo "== summary"
 hubctl twin show edgedev/filter | "$py" tools/demo_view.py summary
-echo "  alerts recorded upstream by the hub: $(hubctl messages | grep -c '"MessageType":"Alert"' || true)"
+upstream=$(hubctl messages | grep -c '"MessageType":"Alert"' || true)
+echo "  alerts recorded upstream by the hub: $upstream"
+if [[ $upstream == 0 ]]; then
+  echo "demo: FAILED: no alert reached the hub" >&2
+  exit 1
+fi
+if [[ -z $rt ]]; then
+  echo "demo: FAILED: rebootTime was never reported after rebootDevice" >&2
+  exit 1
+fi

@@ -41,6 +41,14 @@ MARKER = "bench-e2e.marker"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def root_flag(binary):
+    """--allow-root when running as root and the binary knows it (older builds did not refuse)."""
+    if os.geteuid() != 0:
+        return []
+    helptext = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
+    return ["--allow-root"] if "--allow-root" in helptext else []
+
+
 class BenchError(Exception):
     """The bench itself cannot go on (exit 2)."""
 
@@ -278,7 +286,8 @@ class AgentTarget(Target):
                     "[log]\nstats_interval = 1\n")
         os.chmod(conf, 0o600)
         self.logf = open(os.path.join(d, "agent.log"), "ab")
-        self.proc = subprocess.Popen([self.binary, "--config", conf], stdout=self.logf,
+        self.proc = subprocess.Popen([self.binary, "--config", conf] + root_flag(self.binary),
+                                     stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=self.env_with_shim())
 
     def stats(self):

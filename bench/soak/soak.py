@@ -275,7 +275,8 @@ class Soak:
                 self.logf = open(self.dir / "agent.log", "a")
             before = self.started_count
             self.agent_log_marker(f"starting agent ({why})")
-            self.proc = subprocess.Popen([str(self.agent_bin), "--config", str(self.conf)],
+            self.proc = subprocess.Popen([str(self.agent_bin), "--config", str(self.conf)]
+                                         + (["--allow-root"] if os.geteuid() == 0 else []),
                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, start_new_session=True)
             self.reader = threading.Thread(target=self._read_agent, args=(self.proc,),

@@ -382,12 +382,30 @@ bool is_private_file(const std::string& path, std::string& err)
         err = errno_text("cannot stat", path);
         return false;
     }
-    if ((st.st_mode & 077) != 0)
+    // One rule for every file that holds the secret: root and the service group may read it,
+    // nobody else may read it and only the owner may change it.
+    if ((st.st_mode & 0027) != 0)
     {
-        err = path + ": readable or writable by group/others (chmod 600 it)";
+        char mode[8];
+        (void)std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        err = path + ": mode " + mode +
+              ((st.st_mode & 0007) != 0 ? " lets other users read or change the secret in it"
+                                        : " lets the group change the secret in it") +
+              " (fix: chown root:gateway-agent " + path + " && chmod 0640 " + path + ")";
         return false;
     }
     return true;
+}
+
+std::string env(const char* name)
+{
+    const char* v = std::getenv(name);
+    return v == nullptr ? std::string() : std::string(v);
+}
+
+bool running_as_root()
+{
+    return ::geteuid() == 0;
 }
 
 void notify(std::string_view state)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// gateway-agent [--config PATH] [--check-config] [--version] [--help]
+// gateway-agent [--config PATH] [--check-config] [--allow-root] [--version] [--help]
 #include "agent.h"
 #include "conf.h"
 #include "identity_source.h"
@@ -21,13 +21,23 @@ constexpr const char* kDefaultConfig = "/etc/gateway-agent/gateway-agent.conf";
 
 void usage()
 {
-    std::printf("usage: gateway-agent [--config PATH] [--check-config] [--version] [--help]\n\n"
+    std::printf("usage: gateway-agent [--config PATH] [--check-config] [--allow-root] [--version] "
+                "[--help]\n\n"
                 "  --config PATH    conf file (default %s)\n"
                 "  --check-config   validate the conf, print a one-line summary, exit 0 or 78\n"
+                "  --allow-root     run as root (inside a container only; on a gateway the\n"
+                "                   systemd unit runs the agent as the user gateway-agent)\n"
                 "  --version        print the version\n"
                 "  --help           this text and the conf file reference\n\n"
                 "Exit codes: 0 clean stop, 78 bad conf, 1 other start-up error.\n\n%s",
                 kDefaultConfig, ga::conf_help().c_str());
+}
+
+std::string without_trailing_slash(std::string s)
+{
+    while (s.size() > 1 && s.back() == '/')
+        s.pop_back();
+    return s;
 }
 
 int config_error(const std::string& msg)
@@ -67,6 +77,7 @@ int main(int argc, char** argv)
 {
     std::string path = kDefaultConfig;
     bool check_only = false;
+    bool allow_root = false;
     for (int i = 1; i < argc; ++i)
     {
         const std::string arg = argv[i];
@@ -76,6 +87,8 @@ int main(int argc, char** argv)
             path = arg.substr(9);
         else if (arg == "--check-config")
             check_only = true;
+        else if (arg == "--allow-root")
+            allow_root = true;
         else if (arg == "--version")
         {
             std::printf("gateway-agent %s\n", GA_VERSION);
@@ -109,6 +122,19 @@ int main(int argc, char** argv)
     if (!ga::parse_conf(text, path, opt.config, err))
         return config_error(err);
     const ga::Config& cfg = opt.config;
+    // The secrets rule applies to the conf itself when it holds the connection string.
+    if (!cfg.connection_string.empty() && !ga::port::is_private_file(path, err))
+        return config_error(err);
+    // Under the unit, the reboot path unit watches the unit's StateDirectory; a request written
+    // anywhere else would be a 200 for a reboot that never happens.
+    if (const std::string unit_state = ga::port::env("STATE_DIRECTORY");
+        cfg.reboot_mode == ga::RebootMode::RequestFile && !unit_state.empty() &&
+        without_trailing_slash(unit_state) != without_trailing_slash(cfg.state_dir))
+        return config_error(path + ": [state] dir = " + cfg.state_dir +
+                            " but the reboot path unit watches " + unit_state +
+                            "/reboot-request (the unit's StateDirectory); with [reboot] mode = "
+                            "request-file remove [state] dir or set it to " +
+                            unit_state);
     if (!ga::load_identity(path, opt, err))
         return config_error(err);
     std::string identity(opt.identity.device_id);
@@ -122,6 +148,13 @@ int main(int argc, char** argv)
     }
 
     // Start-up checks that are not conf syntax: exit 1 naming the cause.
+    if (ga::port::running_as_root() && !allow_root)
+    {
+        ga::port::log(ga::port::Level::Err,
+                      "start-up refused: running as root; run as the user gateway-agent (the "
+                      "systemd unit does), or pass --allow-root inside a container");
+        return 1;
+    }
     if (!cfg.ca_file.empty() && ::access(cfg.ca_file.c_str(), R_OK) != 0)
     {
         ga::port::log(ga::port::Level::Err, "start-up failed: ca_file %s unreadable: %s",

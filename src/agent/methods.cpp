@@ -192,10 +192,14 @@ bool Methods::write_reboot_record(std::string& err)
     if (cfg_.reboot_mode == RebootMode::RequestFile)
     {
         // The systemd path unit (gateway-agent-reboot.path) sees this file and reboots as root.
+        // The boot id and the time let the oneshot ignore a request left over from another boot
+        // or one that waited too long (gateway-agent-reboot-if-fresh).
+        const std::int64_t now = port::wall_time_s();
         char when[32];
-        port::format_iso8601_utc(port::wall_time_s(), when, sizeof when);
-        if (!port::write_file_atomic(state_path("reboot-request"),
-                                     std::string("requested ") + when + "\n", err))
+        port::format_iso8601_utc(now, when, sizeof when);
+        const std::string request = "boot_id=" + port::boot_id() + "\ntime=" + std::to_string(now) +
+                                    "\nrequested=" + when + "\n";
+        if (!port::write_file_atomic(state_path("reboot-request"), request, err))
             return false;
         port::log(port::Level::Notice, "reboot: request written to %s",
                   state_path("reboot-request").c_str());

@@ -72,6 +72,8 @@ struct KeyDef
 // Names in enum order: to_string() indexes these, so the conf spelling is the only spelling.
 constexpr std::array<std::string_view, 2> kTransportNames{"tls", "tcp"};
 constexpr std::array<std::string_view, 4> kSourceNames{"module-input", "mqtt", "udp", "simulated"};
+constexpr std::array<std::string_view, 3> kIdentityNames{"auto", "connection-string",
+                                                         "edge-environment"};
 constexpr std::array<std::string_view, 3> kRebootNames{"request-file", "simulate", "disabled"};
 
 bool parse_port(std::string_view s, std::uint32_t min_port)
@@ -144,12 +146,17 @@ constexpr std::array kKeys{
     // [hub]
     KeyDef{.section = "hub", .key = "connection_string", .kind = Kind::String, .def = "",
            .help = "HostName=...;DeviceId=...;[ModuleId=...;][GatewayHostName=...;]SharedAccessKey=...; "
-                   "secret, never printed; exactly one of this and connection_string_file is required",
+                   "secret, never printed; at most one of this and connection_string_file; the conf then must not be "
+                   "readable by others (0640 root:gateway-agent)",
            .secret = true,
            .set = [](Config& c, const Value& v) { c.connection_string = std::string(v.text); }},
     KeyDef{.section = "hub", .key = "connection_string_file", .kind = Kind::Path, .def = "",
-           .help = "file holding the connection string instead (must not be group/world readable)",
+           .help = "file holding the connection string instead (0640 root:gateway-agent or stricter; never readable by others)",
            .set = [](Config& c, const Value& v) { c.connection_string_file = std::string(v.text); }},
+    KeyDef{.section = "hub", .key = "identity", .kind = Kind::Enum, .def = "auto", .names = kIdentityNames,
+           .help = "auto: the connection string if one is set, else the IoT Edge module environment "
+                   "(IOTEDGE_* variables, tokens signed by the workload API) | connection-string | edge-environment",
+           .set = [](Config& c, const Value& v) { c.identity = static_cast<IdentitySource>(v.index); }},
     KeyDef{.section = "hub", .key = "port", .kind = Kind::Uint, .def = "8883", .min = 1, .max = 65535,
            .help = "TCP port of the hub or of the IoT Edge gateway",
            .set = [](Config& c, const Value& v) { c.port = u32(v); }},
@@ -623,10 +630,16 @@ bool whole_file_checks(std::string_view filename, const Config& cfg, std::string
     const std::string head = std::string(filename) + ": ";
     const bool has_cs = !cfg.connection_string.empty();
     const bool has_file = !cfg.connection_string_file.empty();
-    if (!has_cs && !has_file)
+    if (!has_cs && !has_file && cfg.identity == IdentitySource::ConnectionString)
     {
         error =
             head + "[hub] connection_string or connection_string_file is required (neither is set)";
+        return false;
+    }
+    if ((has_cs || has_file) && cfg.identity == IdentitySource::EdgeEnvironment)
+    {
+        error = head + "[hub] identity = edge-environment takes no connection_string or "
+                       "connection_string_file; remove them";
         return false;
     }
     if (has_cs && has_file)
@@ -782,6 +795,10 @@ const char* to_string(SourceType t)
 const char* to_string(RebootMode m)
 {
     return name_of(kRebootNames, m);
+}
+const char* to_string(IdentitySource i)
+{
+    return name_of(kIdentityNames, i);
 }
 const char* to_string(Transport t)
 {

@@ -22,6 +22,13 @@ enum class SourceType
     Udp,
     Simulated,
 };
+enum class IdentitySource
+{
+    Auto,             // the conf's connection string if set, else the IoT Edge environment
+    ConnectionString, // [hub] connection_string or connection_string_file
+    EdgeEnvironment,  // IOTEDGE_* variables set by the IoT Edge runtime (workload API signs)
+};
+
 enum class RebootMode
 {
     RequestFile,
@@ -34,6 +41,7 @@ struct Config
     // [hub]
     std::string connection_string; // secret: never printed
     std::string connection_string_file;
+    IdentitySource identity = IdentitySource::Auto;
     std::uint32_t port = 8883;
     std::string ca_file; // empty: the system bundle
     Transport transport = Transport::Tls;
@@ -83,6 +91,7 @@ conf_summary(const Config& cfg, std::string_view identity, std::string_view host
 
 [[nodiscard]] const char* to_string(SourceType t);
 [[nodiscard]] const char* to_string(RebootMode m);
+[[nodiscard]] const char* to_string(IdentitySource i);
 [[nodiscard]] const char* to_string(Transport t);
 
 } // namespace ga

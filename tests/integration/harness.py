@@ -12,6 +12,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 EMU = REPO / "tools" / "hub-emulator"
 AGENT_CMD = os.environ.get("GA_AGENT_CMD", str(REPO / "build/native/src/gateway-agent")).split("|")
+# The agent refuses to run as root without it (CI runs the tests as root).
+ROOT_FLAG = ["--allow-root"] if os.geteuid() == 0 else []
 SLOW = 4 if "qemu" in AGENT_CMD[0] else 1  # armhf under qemu-arm is slower
 MODULE = "edgedev/filter"
 
@@ -97,12 +99,13 @@ class Agent:
             lines.append(f"[{sect}]")
             lines += [f"{k} = {v}" for k, v in kv.items()]
         self.conf.write_text("\n".join(lines) + "\n")
+        self.conf.chmod(0o600)  # it holds the connection string
         self.proc = None
         self.cmd_prefix = []  # e.g. a namespace wrapper; the agent keeps the pid (exec)
 
     def start(self, wait_online=True):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd_prefix + AGENT_CMD + ["--config", str(self.conf)],
+        self.proc = subprocess.Popen(self.cmd_prefix + AGENT_CMD + ["--config", str(self.conf)] + ROOT_FLAG,
                                      stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         if wait_online:

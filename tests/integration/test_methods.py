@@ -178,6 +178,7 @@ def test_ids_with_mqtt_wildcards_or_slash_are_a_conf_error(tmp_path, key, value,
           "SharedAccessKey=NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=")
     conf = tmp_path / "agent.conf"
     conf.write_text(f"[hub]\nconnection_string = {cs}\n[state]\ndir = {tmp_path / 'state'}\n")
+    conf.chmod(0o600)
     for extra in (["--check-config"], []):  # the same check at a real start
         r = subprocess.run(AGENT_CMD + ["--config", str(conf)] + extra, capture_output=True,
                            text=True, timeout=60 * SLOW)

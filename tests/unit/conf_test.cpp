@@ -362,12 +362,17 @@ TEST(Conf, OutOfRange)
 
 TEST(Conf, WholeFileChecks)
 {
-    EXPECT_EQ(parse("").error,
+    // No identity in the conf is fine by default: it may come from the IoT Edge environment.
+    EXPECT_EQ(parse("").error, "");
+    EXPECT_EQ(parse("[hub]\nport = 1\n").cfg.identity, ga::IdentitySource::Auto);
+    EXPECT_EQ(parse("[hub]\nidentity = connection-string\n").error,
               "t.conf: [hub] connection_string or connection_string_file is required (neither "
               "is set)");
-    EXPECT_EQ(parse("[hub]\nport = 1\n").error,
-              "t.conf: [hub] connection_string or connection_string_file is required (neither "
-              "is set)");
+    EXPECT_EQ(parse(kHub + "identity = edge-environment\n").error,
+              "t.conf: [hub] identity = edge-environment takes no connection_string or "
+              "connection_string_file; remove them");
+    EXPECT_EQ(parse("[hub]\nidentity = edge-environment\n").cfg.identity,
+              ga::IdentitySource::EdgeEnvironment);
     const Parsed both = parse(kHub + "connection_string_file = /etc/cs\n");
     EXPECT_EQ(both.error, "t.conf: [hub] connection_string and connection_string_file are both "
                           "set; use only one");

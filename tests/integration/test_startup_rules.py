@@ -1,0 +1,104 @@
+"""Start-up rules of the service, with the real binary: the secrets rule for the conf and for
+connection_string_file, no root without --allow-root, the reboot request in the unit's state dir,
+and the request the agent writes is one the reboot oneshot acts on."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from harness import AGENT_CMD, REPO, SLOW
+
+SCRIPT = REPO / "systemd/gateway-agent-reboot-if-fresh"
+
+
+def run(agent, *extra, env=None):
+    return subprocess.run(AGENT_CMD + ["--config", str(agent.conf)] + list(extra),
+                          capture_output=True, text=True, timeout=60 * SLOW,
+                          env=dict(os.environ, **(env or {})))
+
+
+def secret_of(agent):
+    return re.search(r"SharedAccessKey=([^;\s]+)", agent.conf.read_text()).group(1)
+
+
+@pytest.mark.parametrize("mode,ok", [(0o600, True), (0o640, True), (0o644, False),
+                                     (0o604, False), (0o660, False)])
+def test_conf_holding_the_secret_follows_the_secrets_rule(module_env, mode, ok):
+    hub, make_agent = module_env
+    agent = make_agent(start=False)
+    agent.conf.chmod(mode)
+    r = run(agent, "--check-config")
+    assert (r.returncode == 0) == ok, (r.returncode, r.stdout, r.stderr)
+    if not ok:
+        assert r.returncode == 78
+        assert f"{agent.conf}: mode {mode:04o}" in r.stderr, r.stderr
+        assert "chmod 0640" in r.stderr and "chown root:gateway-agent" in r.stderr
+    assert secret_of(agent) not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("mode,ok", [(0o640, True), (0o644, False)])
+def test_connection_string_file_follows_the_same_rule(module_env, tmp_path, mode, ok):
+    hub, make_agent = module_env
+    agent = make_agent(start=False)
+    text = agent.conf.read_text()
+    cs = re.search(r"^connection_string = (.*)$", text, re.M).group(1)
+    csfile = tmp_path / "cs"
+    csfile.write_text(cs + "\n")
+    csfile.chmod(mode)
+    agent.conf.write_text(text.replace(f"connection_string = {cs}",
+                                       f"connection_string_file = {csfile}"))
+    agent.conf.chmod(0o644)  # no secret in it any more: readable is fine
+    r = run(agent, "--check-config")
+    assert (r.returncode == 0) == ok, (r.returncode, r.stdout, r.stderr)
+    if not ok:
+        assert f"connection_string_file: {csfile}: mode 0644" in r.stderr, r.stderr
+    assert secret_of_cs(cs) not in r.stdout + r.stderr
+
+
+def secret_of_cs(cs):
+    return re.search(r"SharedAccessKey=([^;\s]+)", cs).group(1)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to see the refusal")
+def test_root_is_refused_without_allow_root(module_env):
+    hub, make_agent = module_env
+    agent = make_agent(start=False)
+    r = run(agent)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "running as root" in r.stdout + r.stderr and "--allow-root" in r.stdout + r.stderr
+
+
+def test_request_file_mode_under_the_unit_needs_its_state_dir(module_env, tmp_path):
+    hub, make_agent = module_env
+    agent = make_agent(start=False, reboot__mode="request-file")
+    other = tmp_path / "unit-state"
+    r = run(agent, "--check-config", env={"STATE_DIRECTORY": str(other)})
+    assert r.returncode == 78, (r.stdout, r.stderr)
+    assert f"reboot path unit watches {other}/reboot-request" in r.stderr, r.stderr
+    # The same dir (a trailing slash does not matter) passes; simulate mode does not care.
+    assert run(agent, "--check-config", env={"STATE_DIRECTORY": f"{agent.state}/"}).returncode == 0
+    sim = make_agent(start=False, reboot__mode="simulate")
+    assert run(sim, "--check-config", env={"STATE_DIRECTORY": str(other)}).returncode == 0
+
+
+def test_the_agents_request_is_one_the_oneshot_reboots_for(module_env, tmp_path):
+    hub, make_agent = module_env
+    agent = make_agent(reboot__mode="request-file")
+    answer = hub.method("rebootDevice", "{}")
+    assert answer["status"] == 200, answer
+    request = agent.state / "reboot-request"
+    text = request.read_text()
+    assert re.search(r"^boot_id=[0-9a-f-]{36}$", text, re.M), text
+    assert re.search(r"^time=\d+$", text, re.M), text
+    calls = tmp_path / "calls"
+    fake = tmp_path / "systemctl"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    # The real boot id (the agent under qemu-user reads the same /proc as the host).
+    r = subprocess.run([str(SCRIPT), str(request)], capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, SYSTEMCTL=str(fake),
+                                HISTORY=str(tmp_path / "history")))
+    assert r.returncode == 0, r.stderr
+    assert calls.read_text().split() == ["reboot"]
+    assert not request.exists()
