@@ -51,6 +51,17 @@ enum class DirStatus
 [[nodiscard]] bool is_private_file(const std::string& path, std::string& err);
 /// The value of an environment variable, empty when unset.
 [[nodiscard]] std::string env(const char* name);
+enum class UserSwitch
+{
+    Switched,
+    NoSuchUser,
+    Failed,
+};
+/// Drops to the named user and its groups for good (--check-config run as root checks what the
+/// service user can read and write).
+[[nodiscard]] UserSwitch become_user(const std::string& name, std::string& err);
+/// True when `path` is readable and holds only PEM certificates, parsed as the TLS transport will.
+[[nodiscard]] bool check_ca_file(const std::string& path, std::string& err);
 /// True when the process runs with effective uid 0.
 [[nodiscard]] bool running_as_root();
 

@@ -24,7 +24,11 @@ void usage()
     std::printf("usage: gateway-agent [--config PATH] [--check-config] [--allow-root] [--version] "
                 "[--help]\n\n"
                 "  --config PATH    conf file (default %s)\n"
-                "  --check-config   validate the conf, print a one-line summary, exit 0 or 78\n"
+                "  --check-config   check the conf and what it names (secret file modes, CA file,\n"
+                "                   state dir) as start-up does; print a one-line summary;\n"
+                "                   exit 0, 78 (bad conf) or 1 (CA file, state dir)\n"
+                "  --user NAME      with --check-config run as root: check as this user\n"
+                "                   (default gateway-agent, the unit's User=)\n"
                 "  --allow-root     run as root (inside a container only; on a gateway the\n"
                 "                   systemd unit runs the agent as the user gateway-agent)\n"
                 "  --version        print the version\n"
@@ -38,6 +42,16 @@ std::string without_trailing_slash(std::string s)
     while (s.size() > 1 && s.back() == '/')
         s.pop_back();
     return s;
+}
+
+// Not the conf's syntax but what it names (CA file, state dir), or the user: exit 1.
+int startup_error(const std::string& msg, bool check_only)
+{
+    if (check_only)
+        (void)std::fprintf(stderr, "gateway-agent: %s\n", msg.c_str());
+    else
+        ga::port::log(ga::port::Level::Err, "%s", msg.c_str());
+    return 1;
 }
 
 int config_error(const std::string& msg)
@@ -78,6 +92,7 @@ int main(int argc, char** argv)
     std::string path = kDefaultConfig;
     bool check_only = false;
     bool allow_root = false;
+    std::string check_user = "gateway-agent";
     for (int i = 1; i < argc; ++i)
     {
         const std::string arg = argv[i];
@@ -89,6 +104,8 @@ int main(int argc, char** argv)
             check_only = true;
         else if (arg == "--allow-root")
             allow_root = true;
+        else if (arg == "--user" && i + 1 < argc)
+            check_user = argv[++i];
         else if (arg == "--version")
         {
             std::printf("gateway-agent %s\n", GA_VERSION);
@@ -110,6 +127,22 @@ int main(int argc, char** argv)
     ga::AgentOptions opt;
     std::string text;
     std::string err;
+    // Run as root, the check reads and writes as the service user will, so "OK" means the
+    // service can start.
+    if (check_only && ga::port::running_as_root())
+    {
+        switch (ga::port::become_user(check_user, err))
+        {
+        case ga::port::UserSwitch::Switched:
+            break;
+        case ga::port::UserSwitch::NoSuchUser:
+            (void)std::fprintf(stderr, "gateway-agent: %s; checking as root\n", err.c_str());
+            break;
+        case ga::port::UserSwitch::Failed:
+            (void)std::fprintf(stderr, "gateway-agent: %s\n", err.c_str());
+            return 1;
+        }
+    }
     switch (ga::port::read_file(path, text, 1U << 20U, err))
     {
     case ga::port::ReadStatus::Missing:
@@ -141,39 +174,36 @@ int main(int argc, char** argv)
     if (opt.identity.is_module())
         identity += "/" + std::string(opt.identity.module_id);
     const std::string host(opt.identity.connect_host()); // conf_summary adds the port
-    if (check_only)
-    {
-        std::printf("%s\n", check_summary(cfg, identity, host).c_str());
-        return 0;
-    }
-
-    // Start-up checks that are not conf syntax: exit 1 naming the cause.
-    if (ga::port::running_as_root() && !allow_root)
-    {
-        ga::port::log(ga::port::Level::Err,
-                      "start-up refused: running as root; run as the user gateway-agent (the "
-                      "systemd unit does), or pass --allow-root inside a container");
-        return 1;
-    }
-    if (!cfg.ca_file.empty() && ::access(cfg.ca_file.c_str(), R_OK) != 0)
-    {
-        ga::port::log(ga::port::Level::Err, "start-up failed: ca_file %s unreadable: %s",
-                      cfg.ca_file.c_str(), std::strerror(errno));
-        return 1;
-    }
+    // Start-up checks that are not conf syntax: exit 1 naming the cause; --check-config makes
+    // the same ones.
+    if (!check_only && ga::port::running_as_root() && !allow_root)
+        return startup_error("start-up refused: running as root; run as the user gateway-agent "
+                             "(the systemd unit does), or pass --allow-root inside a container",
+                             false);
+    if (cfg.transport == ga::Transport::Tls && !cfg.ca_file.empty() &&
+        !ga::port::check_ca_file(cfg.ca_file, err))
+        return startup_error(path + ": [hub] ca_file: " + err, check_only);
     switch (ga::port::ensure_writable_dir(cfg.state_dir, err))
     {
     case ga::port::DirStatus::Writable:
         break;
     case ga::port::DirStatus::NoSpace:
         // A full or read-only disk must not stop the alerts: run, keep them in memory, say so.
-        ga::port::log(ga::port::Level::Err,
-                      "%s: starting anyway; alerts are kept in memory only until it takes writes",
-                      err.c_str());
+        if (check_only)
+            (void)std::fprintf(stderr, "gateway-agent: warning: [state] dir: %s\n", err.c_str());
+        else
+            ga::port::log(ga::port::Level::Err,
+                          "%s: starting anyway; alerts are kept in memory only until it takes "
+                          "writes",
+                          err.c_str());
         break;
     case ga::port::DirStatus::Unusable:
-        ga::port::log(ga::port::Level::Err, "start-up failed: %s", err.c_str());
-        return 1;
+        return startup_error(path + ": [state] dir: " + err, check_only);
+    }
+    if (check_only)
+    {
+        std::printf("%s\n", check_summary(cfg, identity, host).c_str());
+        return 0;
     }
     return ga::run_agent(opt);
 }

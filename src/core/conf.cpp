@@ -13,6 +13,7 @@
 // - An empty connection_string / connection_string_file counts as not set.
 #include "conf.h"
 
+#include "host_port.h"
 #include "json_scan.h"
 
 #include <algorithm>
@@ -76,34 +77,21 @@ constexpr std::array<std::string_view, 3> kIdentityNames{"auto", "connection-str
                                                          "edge-environment"};
 constexpr std::array<std::string_view, 3> kRebootNames{"request-file", "simulate", "disabled"};
 
-bool parse_port(std::string_view s, std::uint32_t min_port)
-{
-    std::uint32_t port = 0;
-    const auto* end = s.data() + s.size();
-    auto [ptr, ec] = std::from_chars(s.data(), end, port);
-    return !s.empty() && ec == std::errc{} && ptr == end && port >= min_port && port <= 65535;
-}
-
-// host:port; the last ':' splits, so "[::1]:1883" works too.
-bool split_host_port(std::string_view s, std::uint32_t min_port)
-{
-    const auto colon = s.rfind(':');
-    if (colon == std::string_view::npos || colon == 0)
-    {
-        return false;
-    }
-    return parse_port(s.substr(colon + 1), min_port);
-}
-
 const char* check_broker(std::string_view s)
 {
-    return split_host_port(s, 1) ? nullptr : "expected host:port with a port 1..65535";
+    std::string host;
+    std::uint16_t port = 0;
+    return split_host_port(s, 1, host, port) ? nullptr : "expected host:port with a port 1..65535";
 }
 
-// Port 0 lets the kernel choose, which tests use.
+// Port 0 lets the kernel choose, which tests use. The UDP source binds IPv4 only.
 const char* check_bind(std::string_view s)
 {
-    return split_host_port(s, 0) ? nullptr : "expected address:port with a port 0..65535";
+    std::string host;
+    std::uint16_t port = 0;
+    return split_host_port(s, 0, host, port) && is_ipv4_literal(host)
+               ? nullptr
+               : "expected an IPv4 address:port with a port 0..65535 (e.g. 127.0.0.1:5683)";
 }
 
 const char* check_field(std::string_view s)

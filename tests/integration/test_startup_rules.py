@@ -102,3 +102,42 @@ def test_the_agents_request_is_one_the_oneshot_reboots_for(module_env, tmp_path)
     assert r.returncode == 0, r.stderr
     assert calls.read_text().split() == ["reboot"]
     assert not request.exists()
+
+
+# ---- --check-config checks what start-up checks, with the same exit codes ----
+
+@pytest.mark.parametrize("content,why", [(None, "cannot read"),
+                                         ("not a certificate\n", "no PEM certificate")])
+def test_check_config_and_start_refuse_a_bad_ca_file(module_env, tmp_path, content, why):
+    hub, make_agent = module_env
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_text(content)
+    agent = make_agent(start=False, hub__ca_file=ca)
+    for extra in (["--check-config"], ["--allow-root"] if os.geteuid() == 0 else []):
+        r = run(agent, *extra)
+        assert r.returncode == 1, (extra, r.stdout, r.stderr)
+        assert f"[hub] ca_file: {ca}: {why}" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_check_config_refuses_an_unusable_state_dir(module_env, tmp_path):
+    hub, make_agent = module_env
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    agent = make_agent(start=False, state__dir=not_a_dir)
+    r = run(agent, "--check-config")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "[state] dir:" in r.stderr and str(not_a_dir) in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to the service user needs root")
+def test_check_config_as_root_checks_as_the_service_user(module_env):
+    hub, make_agent = module_env
+    agent = make_agent(start=False)  # its conf is 0600 root: the service user could not read it
+    r = run(agent, "--check-config", "--user", "nobody")
+    assert r.returncode == 78, (r.stdout, r.stderr)
+    assert str(agent.conf) in r.stderr and "ermission denied" in r.stderr, r.stderr
+    # No such user (as on a machine without the package): says so and checks as root.
+    r = run(agent, "--check-config", "--user", "no-such-user-ga")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "user no-such-user-ga does not exist; checking as root" in r.stderr

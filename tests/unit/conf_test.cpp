@@ -309,8 +309,12 @@ TEST(Conf, BadValues)
               "t.conf:4: [source] broker: expected host:port with a port 1..65535, got "
               "'localhost:0'");
     EXPECT_EQ(error_of("[source]\nbind = :5683\n"),
-              "t.conf:4: [source] bind: expected address:port with a port 0..65535, got "
-              "':5683'");
+              "t.conf:4: [source] bind: expected an IPv4 address:port with a port 0..65535 (e.g. "
+              "127.0.0.1:5683), got ':5683'");
+    EXPECT_EQ(error_of("[source]\nbind = localhost:5683\n"),
+              "t.conf:4: [source] bind: expected an IPv4 address:port with a port 0..65535 (e.g. "
+              "127.0.0.1:5683), got 'localhost:5683'");
+    EXPECT_EQ(error_of("[source]\nbind = 127.0.0.1:0\n"), ""); // the kernel picks the port
     EXPECT_EQ(error_of("[source]\ntopic = a b\n"),
               "t.conf:4: [source] topic: expected a topic filter without spaces, got 'a b'");
     EXPECT_EQ(error_of("[state]\ndir =\n"),
