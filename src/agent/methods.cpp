@@ -4,6 +4,7 @@
 #include "buf_writer.h"
 #include "json_scan.h"
 #include "port.h"
+#include "reboot_unit.h"
 #include "twin.h"
 
 #include <algorithm>
@@ -25,6 +26,31 @@ constexpr std::size_t kMaxMethodPayloadBytes = std::size_t{128} * 1024U;
 constexpr ScanLimits kMethodPayloadLimits{.max_bytes = kMaxMethodPayloadBytes,
                                           .max_depth = kMaxScanDepth};
 } // namespace
+
+Methods::Methods(const Config& cfg, HubConnection& hub, TwinSync& twin)
+    : cfg_(cfg), hub_(hub), twin_(twin)
+{
+    if (cfg_.reboot_mode != RebootMode::RequestFile)
+        return;
+    std::string detail;
+    switch (query_reboot_unit(detail))
+    {
+    case RebootUnit::Active:
+        break;
+    case RebootUnit::NotManaged:
+        port::log(port::Level::Notice,
+                  "reboot: %s; rebootDevice writes %s and relies on something watching it",
+                  detail.c_str(), state_path("reboot-request").c_str());
+        break;
+    case RebootUnit::Inactive:
+    case RebootUnit::Unknown:
+        port::log(port::Level::Warning,
+                  "reboot: %s is not active (%s); rebootDevice answers 503 until it is "
+                  "(systemctl enable --now %s)",
+                  kRebootPathUnit, detail.c_str(), kRebootPathUnit);
+        break;
+    }
+}
 
 bool Methods::handle(std::string_view topic, std::string_view payload)
 {
@@ -130,6 +156,19 @@ void Methods::on_method(const MethodRequest& m, std::string_view payload)
         port::log(port::Level::Warning, "methods: rebootDevice refused: [reboot] mode = disabled");
         respond(403, m.rid, R"({"error":"reboot disabled on this gateway"})");
         return;
+    }
+    if (cfg_.reboot_mode == RebootMode::RequestFile)
+    {
+        std::string detail;
+        const RebootUnit unit = query_reboot_unit(detail);
+        if (unit == RebootUnit::Inactive || unit == RebootUnit::Unknown)
+        {
+            port::log(port::Level::Err, "methods: rebootDevice refused: %s is not active (%s): 503",
+                      kRebootPathUnit, detail.c_str());
+            respond(503, m.rid,
+                    R"({"error":"the reboot path unit is not active on this gateway"})");
+            return;
+        }
     }
     accept_reboot(m.rid);
 }

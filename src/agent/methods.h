@@ -22,10 +22,7 @@ namespace ga
 class Methods final : public TwinSync::Listener
 {
   public:
-    Methods(const Config& cfg, HubConnection& hub, TwinSync& twin)
-        : cfg_(cfg), hub_(hub), twin_(twin)
-    {
-    }
+    Methods(const Config& cfg, HubConnection& hub, TwinSync& twin);
 
     /// True when `topic` was a method request (handled).
     bool handle(std::string_view topic, std::string_view payload);

@@ -141,3 +141,27 @@ def test_check_config_as_root_checks_as_the_service_user(module_env):
     r = run(agent, "--check-config", "--user", "no-such-user-ga")
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert "user no-such-user-ga does not exist; checking as root" in r.stderr
+
+
+def test_reboot_answers_503_while_the_path_unit_is_not_active(module_env, tmp_path, monkeypatch):
+    hub, make_agent = module_env
+    code = tmp_path / "is-active-exit"
+    code.write_text("3\n")  # systemctl's answer for an inactive unit
+    fake = tmp_path / "bin/systemctl"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/calls\nexit $(cat {code})\n')
+    fake.chmod(0o755)
+    # As under the unit: started by systemd, with our systemctl first in PATH.
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    agent = make_agent(reboot__mode="request-file")
+    agent.wait_log("gateway-agent-reboot.path is not active", 10 * SLOW)
+    answer = hub.method("rebootDevice", "{}")
+    assert answer["status"] == 503, answer
+    assert not (agent.state / "reboot-request").exists()
+    assert not (agent.state / "reboot-pending").exists()
+    assert "is-active --quiet gateway-agent-reboot.path" in (tmp_path / "calls").read_text()
+    code.write_text("0\n")  # the operator enabled it: the next call is accepted
+    answer = hub.method("rebootDevice", "{}")
+    assert answer["status"] == 200, answer
+    assert (agent.state / "reboot-request").exists()
