@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,8 @@ enum class DirStatus
 [[nodiscard]] bool is_private_file(const std::string& path, std::string& err);
 /// The value of an environment variable, empty when unset.
 [[nodiscard]] std::string env(const char* name);
+/// The value of an environment variable, nullopt when unset (set and empty is "").
+[[nodiscard]] std::optional<std::string> env_if_set(std::string_view name);
 enum class UserSwitch
 {
     Switched,

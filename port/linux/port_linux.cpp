@@ -403,6 +403,12 @@ std::string env(const char* name)
     return v == nullptr ? std::string() : std::string(v);
 }
 
+std::optional<std::string> env_if_set(std::string_view name)
+{
+    const char* v = std::getenv(std::string(name).c_str());
+    return v == nullptr ? std::nullopt : std::optional<std::string>(v);
+}
+
 bool running_as_root()
 {
     return ::geteuid() == 0;

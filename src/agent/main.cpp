@@ -62,8 +62,10 @@ int config_error(const std::string& msg)
 
 // The conf summary with the threshold that will be used and where it comes from: the stored
 // twin state (read only here) overrides the conf, as it does at start.
-std::string
-check_summary(const ga::Config& cfg, const std::string& identity, const std::string& host)
+std::string check_summary(const ga::Config& cfg,
+                          const std::string& identity,
+                          const std::string& host,
+                          const ga::ConfOrigins& origins)
 {
     ga::StoredDesired stored;
     std::string why;
@@ -79,10 +81,16 @@ check_summary(const ga::Config& cfg, const std::string& identity, const std::str
     std::array<char, 64> src{};
     ga::BufWriter w(src);
     ga::describe_threshold_source(use_stored ? &stored : nullptr, cfg.threshold_set, w);
+    std::string source(w.view());
+    const bool from_env = std::ranges::any_of(
+        origins, [](const ga::ConfOrigin& o)
+        { return o.key == "threshold" && o.origin.starts_with("environment"); });
+    if (from_env && source == "conf")
+        source = "environment";
     // Right after the threshold's value: "threshold=30 (twin ($version 7, stored))".
     const auto at = out.find(" threshold=");
     if (at != std::string::npos)
-        out.insert(std::min(out.find(' ', at + 1), out.size()), " (" + std::string(w.view()) + ")");
+        out.insert(std::min(out.find(' ', at + 1), out.size()), " (" + source + ")");
     return out;
 }
 } // namespace
@@ -90,6 +98,7 @@ check_summary(const ga::Config& cfg, const std::string& identity, const std::str
 int main(int argc, char** argv)
 {
     std::string path = kDefaultConfig;
+    bool path_given = false;
     bool check_only = false;
     bool allow_root = false;
     std::string check_user = "gateway-agent";
@@ -97,9 +106,15 @@ int main(int argc, char** argv)
     {
         const std::string arg = argv[i];
         if (arg == "--config" && i + 1 < argc)
+        {
             path = argv[++i];
+            path_given = true;
+        }
         else if (arg.rfind("--config=", 0) == 0)
+        {
             path = arg.substr(9);
+            path_given = true;
+        }
         else if (arg == "--check-config")
             check_only = true;
         else if (arg == "--allow-root")
@@ -146,17 +161,30 @@ int main(int argc, char** argv)
     switch (ga::port::read_file(path, text, 1U << 20U, err))
     {
     case ga::port::ReadStatus::Missing:
-        return config_error(path + ": no such file");
+        // In a container (an IoT Edge module) defaults and the environment are enough; on a
+        // gateway the unit names the conf, and a named file that is missing is an error.
+        if (path_given)
+            return config_error(path + ": no such file");
+        (void)std::fprintf(stderr,
+                           "gateway-agent: no conf file at %s; using the defaults and the "
+                           "environment\n",
+                           path.c_str());
+        break;
     case ga::port::ReadStatus::Error:
         return config_error(err);
     case ga::port::ReadStatus::Ok:
         break;
     }
-    if (!ga::parse_conf(text, path, opt.config, err))
+    const ga::EnvLookup env = [](std::string_view name) { return ga::port::env_if_set(name); };
+    ga::ConfOrigins origins;
+    if (!ga::parse_conf(text, path, &env, &origins, opt.config, err))
         return config_error(err);
     const ga::Config& cfg = opt.config;
     // The secrets rule applies to the conf itself when it holds the connection string.
-    if (!cfg.connection_string.empty() && !ga::port::is_private_file(path, err))
+    const bool secret_in_file = std::ranges::any_of(
+        origins, [](const ga::ConfOrigin& o)
+        { return o.key == "connection_string" && !o.origin.starts_with("environment"); });
+    if (secret_in_file && !ga::port::is_private_file(path, err))
         return config_error(err);
     // Under the unit, the reboot path unit watches the unit's StateDirectory; a request written
     // anywhere else would be a 200 for a reboot that never happens.
@@ -202,7 +230,9 @@ int main(int argc, char** argv)
     }
     if (check_only)
     {
-        std::printf("%s\n", check_summary(cfg, identity, host).c_str());
+        std::printf("%s\n", check_summary(cfg, identity, host, origins).c_str());
+        for (const auto& o : origins)
+            std::printf("  [%s] %s from %s\n", o.section.c_str(), o.key.c_str(), o.origin.c_str());
         return 0;
     }
     return ga::run_agent(opt);

@@ -646,7 +646,68 @@ bool whole_file_checks(std::string_view filename, const Config& cfg, std::string
 
 } // namespace
 
+namespace
+{
+// GATEWAY_AGENT_<SECTION>_<KEY>, upper case: the environment name of a conf key.
+std::string env_name(const KeyDef& k)
+{
+    std::string name = "GATEWAY_AGENT_";
+    for (const std::string_view part : {k.section, std::string_view("_"), k.key})
+        for (const char c : part)
+            name += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    return name;
+}
+
+// The environment after the file: conf < environment < twin.
+bool apply_env(const EnvLookup& lookup,
+               const ParseState& st,
+               Config& cfg,
+               ConfOrigins* origins,
+               std::string& error)
+{
+    for (const auto& k : kKeys)
+    {
+        const std::string name = env_name(k);
+        const std::optional<std::string> text = lookup(name);
+        if (!text)
+        {
+            const std::size_t line = st.set_on_line[key_index(&k)];
+            if (origins != nullptr && line != 0)
+                origins->push_back(
+                    {.section = std::string(k.section),
+                     .key = std::string(k.key),
+                     .origin = std::string(st.filename) + ":" + std::to_string(line)});
+            continue;
+        }
+        Value v;
+        std::string problem;
+        if (!convert(k, *text, v, problem))
+        {
+            error = "environment " + name + " ([" + std::string(k.section) + "] " +
+                    std::string(k.key) + "): " + problem;
+            return false;
+        }
+        k.set(cfg, v);
+        if (origins != nullptr)
+            origins->push_back({.section = std::string(k.section),
+                                .key = std::string(k.key),
+                                .origin = "environment " + name});
+    }
+    return true;
+}
+} // namespace
+
 bool parse_conf(std::string_view text, std::string_view filename, Config& out, std::string& error)
+{
+    return parse_conf(text, filename, nullptr, nullptr, out, error);
+}
+
+bool parse_conf(std::string_view text,
+                std::string_view filename,
+                const EnvLookup* env,
+                ConfOrigins* origins,
+                Config& out,
+                std::string& error)
 {
     error.clear();
     Config cfg;
@@ -687,6 +748,10 @@ bool parse_conf(std::string_view text, std::string_view filename, Config& out, s
             return false;
         }
     }
+    if (env != nullptr && !apply_env(*env, st, cfg, origins, error))
+    {
+        return false;
+    }
     if (!whole_file_checks(filename, cfg, error))
     {
         return false;
@@ -699,7 +764,10 @@ std::string conf_help()
 {
     std::string out =
         "Conf file: INI with [section] and key = value; '#' or ';' starts a comment line,\n"
-        "and ' # text' after a value is a comment. Keys, defaults and meaning:\n";
+        "and ' # text' after a value is a comment. Every key can also be set in the\n"
+        "environment as GATEWAY_AGENT_<SECTION>_<KEY> (e.g. GATEWAY_AGENT_FILTER_THRESHOLD=30),\n"
+        "which overrides the file; the twin's desired TemperatureThreshold overrides both.\n"
+        "Keys, defaults and meaning:\n";
     std::string_view section;
     for (const auto& k : kKeys)
     {

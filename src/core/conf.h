@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ga
 {
@@ -80,6 +83,27 @@ struct Config
 /// (or "file: problem" for whole-file problems such as a missing required key).
 [[nodiscard]] bool
 parse_conf(std::string_view text, std::string_view filename, Config& out, std::string& error);
+
+/// Returns a variable's value, or nullopt when it is not set (the process environment in the
+/// program, a map in tests). The same alias as edge_env.h's.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+/// Where a value that is not the default came from: "file:line" or "environment NAME".
+struct ConfOrigin
+{
+    std::string section;
+    std::string key;
+    std::string origin;
+};
+using ConfOrigins = std::vector<ConfOrigin>;
+/// parse_conf, then every GATEWAY_AGENT_<SECTION>_<KEY> variable `env` knows overrides the file
+/// (conf < environment < twin), checked by the same rules; an error names the variable. With
+/// `origins`, says where each value that is not the default came from.
+[[nodiscard]] bool parse_conf(std::string_view text,
+                              std::string_view filename,
+                              const EnvLookup* env,
+                              ConfOrigins* origins,
+                              Config& out,
+                              std::string& error);
 
 /// The conf reference for --help: every section and key with its default and meaning.
 [[nodiscard]] std::string conf_help();

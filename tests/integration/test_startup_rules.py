@@ -165,3 +165,16 @@ def test_reboot_answers_503_while_the_path_unit_is_not_active(module_env, tmp_pa
     answer = hub.method("rebootDevice", "{}")
     assert answer["status"] == 200, answer
     assert (agent.state / "reboot-request").exists()
+
+
+def test_environment_overrides_the_conf_and_check_config_says_where(module_env):
+    hub, make_agent = module_env
+    agent = make_agent(start=False, filter__threshold=20)
+    r = run(agent, "--check-config", env={"GATEWAY_AGENT_FILTER_THRESHOLD": "40"})
+    assert r.returncode == 0, r.stderr
+    assert " threshold=40 (environment) " in r.stdout, r.stdout
+    assert "[filter] threshold from environment GATEWAY_AGENT_FILTER_THRESHOLD" in r.stdout
+    assert f"[hub] connection_string from {agent.conf}:" in r.stdout
+    r = run(agent, "--check-config", env={"GATEWAY_AGENT_FILTER_THRESHOLD": "warm"})
+    assert r.returncode == 78
+    assert "environment GATEWAY_AGENT_FILTER_THRESHOLD ([filter] threshold)" in r.stderr

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -575,3 +577,64 @@ TEST(Conf, ShippedExampleParses)
 }
 
 } // namespace
+
+namespace
+{
+ga::EnvLookup env_of(std::map<std::string, std::string> vars)
+{
+    return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string>
+    {
+        const auto it = vars.find(std::string(name));
+        return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+}
+} // namespace
+
+TEST(ConfEnv, EnvironmentOverridesTheFileAndSaysWhere)
+{
+    const ga::EnvLookup env = env_of({{"GATEWAY_AGENT_FILTER_THRESHOLD", "31.5"},
+                                      {"GATEWAY_AGENT_FILTER_OUTPUT", "alerts"},
+                                      {"UNRELATED", "x"}});
+    ga::Config c;
+    ga::ConfOrigins origins;
+    std::string err;
+    ASSERT_TRUE(
+        ga::parse_conf("[filter]\nthreshold = 20\nfield = a.b\n", "t.conf", &env, &origins, c, err))
+        << err;
+    EXPECT_EQ(c.threshold, 31.5);
+    EXPECT_TRUE(c.threshold_set);
+    EXPECT_EQ(c.output, "alerts");
+    EXPECT_EQ(c.field, "a.b");
+    std::map<std::string, std::string> where;
+    for (const auto& o : origins)
+        where["[" + o.section + "] " + o.key] = o.origin;
+    EXPECT_EQ(where["[filter] threshold"], "environment GATEWAY_AGENT_FILTER_THRESHOLD");
+    EXPECT_EQ(where["[filter] output"], "environment GATEWAY_AGENT_FILTER_OUTPUT");
+    EXPECT_EQ(where["[filter] field"], "t.conf:3");
+    EXPECT_EQ(where.size(), 3U);
+}
+
+TEST(ConfEnv, ABadValueNamesTheVariable)
+{
+    const ga::EnvLookup env = env_of({{"GATEWAY_AGENT_QUEUE_MAX_AGE", "-1"}});
+    ga::Config c;
+    std::string err;
+    EXPECT_FALSE(ga::parse_conf("", "t.conf", &env, nullptr, c, err));
+    EXPECT_EQ(err.rfind("environment GATEWAY_AGENT_QUEUE_MAX_AGE ([queue] max_age): ", 0), 0U)
+        << err;
+}
+
+TEST(ConfEnv, NoConfFileNeeded)
+{
+    // An empty "file" (none in the container) with the identity and the threshold from the
+    // environment passes the whole-file checks, which run after the environment.
+    const ga::EnvLookup env = env_of(
+        {{"GATEWAY_AGENT_HUB_IDENTITY", "connection-string"},
+         {"GATEWAY_AGENT_HUB_CONNECTION_STRING", "HostName=h;DeviceId=d;SharedAccessKey=a2V5"}});
+    ga::Config c;
+    std::string err;
+    ASSERT_TRUE(ga::parse_conf("", "(none)", &env, nullptr, c, err)) << err;
+    EXPECT_EQ(c.connection_string, "HostName=h;DeviceId=d;SharedAccessKey=a2V5");
+    const ga::EnvLookup none = env_of({{"GATEWAY_AGENT_HUB_IDENTITY", "connection-string"}});
+    EXPECT_FALSE(ga::parse_conf("", "(none)", &none, nullptr, c, err));
+}
