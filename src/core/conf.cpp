@@ -683,8 +683,9 @@ bool apply_env(const EnvLookup& lookup,
         std::string problem;
         if (!convert(k, *text, v, problem))
         {
-            error = "environment " + name + " ([" + std::string(k.section) + "] " +
-                    std::string(k.key) + "): " + problem;
+            error = "environment ";
+            error.append(name).append(" ([").append(k.section).append("] ").append(k.key);
+            error.append("): ").append(problem);
             return false;
         }
         k.set(cfg, v);
