@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is there already.
 set -euo pipefail
 what=${1:-test}
-pkgs=(cmake make g++ pkg-config ca-certificates openssl file
+pkgs=(cmake make g++ pkg-config ca-certificates openssl libssl-dev file
       libmbedtls-dev libcjson-dev
       mosquitto mosquitto-dev mosquitto-clients
       python3 python3-paho-mqtt)
