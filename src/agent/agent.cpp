@@ -57,7 +57,7 @@ HubSettings hub_settings(const AgentOptions& o, const Identity& id)
     s.connect_host = std::string(o.identity.connect_host());
     s.port = static_cast<std::uint16_t>(cfg.port);
     s.tls = cfg.transport == Transport::Tls;
-    s.ca_file = cfg.ca_file;
+    s.ca_file = o.ca_file.empty() ? cfg.ca_file : o.ca_file; // EdgeModuleCACertificateFile
     char buf[1024];
     BufWriter w(buf);
     append_client_id(id, w);
@@ -72,6 +72,7 @@ HubSettings hub_settings(const AgentOptions& o, const Identity& id)
     s.device_id = std::string(id.device_id);
     s.module_id = std::string(id.module_id);
     s.shared_access_key = o.identity.shared_access_key;
+    s.workload = o.workload; // IoT Edge: tokens signed by the workload API
     s.sas_ttl_s = cfg.sas_ttl;
     s.keepalive_s = static_cast<std::uint16_t>(cfg.keepalive);
     s.window = cfg.max_inflight;
@@ -252,10 +253,10 @@ int Agent::run()
         return 1;
     }
     port::log(port::Level::Info,
-              "gateway-agent %s started: identity %s%s%s, hub %s, threshold %g (%s)", GA_VERSION,
-              std::string(id_.device_id).c_str(), id_.module_id.empty() ? "" : "/",
-              std::string(id_.module_id).c_str(), hub_->host(), filter_->threshold(),
-              twin_->threshold_source());
+              "gateway-agent %s started: identity %s%s%s (from %s), hub %s, threshold %g (%s)",
+              GA_VERSION, std::string(id_.device_id).c_str(), id_.module_id.empty() ? "" : "/",
+              std::string(id_.module_id).c_str(), opt_.identity_origin, hub_->host(),
+              filter_->threshold(), twin_->threshold_source());
     port::notify("READY=1");
     methods_->check_reboot_completed();
     hub_->connect_now();

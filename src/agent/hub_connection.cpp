@@ -5,6 +5,7 @@
 #include "port.h"
 #include "sas.h"
 #include "topics.h"
+#include "workload_requests.h"
 
 #include <algorithm>
 #include <array>
@@ -23,6 +24,31 @@ constexpr std::int64_t kSubscribeTimeoutMs = 30000;
 constexpr std::int64_t kDrainMs = 2000;
 constexpr std::size_t kRxBytes = std::size_t{160} * 1024U; // method payloads up to 128 KiB
 constexpr std::size_t kTxBytes = std::size_t{256} * 1024U;
+constexpr std::size_t kMaxWorkloadBody = port::WorkloadClient::kMaxResponse;
+
+const char* step_name(bool bundle)
+{
+    return bundle ? "trust bundle" : "token signing";
+}
+
+// A whole reply in `raw` (so a server that keeps the connection open is not waited for).
+bool reply_complete(std::string_view raw)
+{
+    HttpResponse r;
+    return parse_http_response(raw, false, kMaxWorkloadBody, r) != HttpParse::Incomplete;
+}
+
+// The reason the workload API gave: its {"message": ...}, else the start of the body.
+std::string reply_message(const HttpResponse& r)
+{
+    std::string m;
+    if (json_string_member(r.body, "message", m))
+        return m.substr(0, 200);
+    std::string out;
+    for (const char c : std::string_view(r.body).substr(0, 80))
+        out += (c >= 0x20 && c < 0x7f) ? c : ' ';
+    return out.empty() ? "(no message)" : "'" + out + "'";
+}
 
 const char* connack_reason(int code)
 {
@@ -65,10 +91,20 @@ HubConnection::HubConnection(const HubSettings& s,
     sc.max_inbound_pending = mqtt::Session::kMaxWindow;
     sc.max_packet = kRxBytes;
     link_ = std::make_unique<MqttLink>(MqttLink::Buffers{kRxBytes, kTxBytes}, sc, loop, key, *this);
+    if (s_.workload.enabled())
+    {
+        workload_ = std::make_unique<port::WorkloadClient>(loop, key, s_.workload.socket_path);
+        // Without TLS (a local test broker) there is nothing to trust.
+        bundle_loaded_ = !s_.tls;
+    }
 }
 
 bool HubConnection::configure(std::string& err)
 {
+    // IoT Edge: the trust anchors are the workload API's trust bundle, fetched before the first
+    // connect (the runtime may not answer yet at start, so that is retried, not fatal).
+    if (workload_ && s_.tls)
+        return true;
     port::TransportConfig tc;
     tc.host = s_.connect_host;
     tc.port = s_.port;
@@ -79,6 +115,11 @@ bool HubConnection::configure(std::string& err)
 
 void HubConnection::connect_now()
 {
+    if (workload_)
+    {
+        start_edge(port::monotonic_ms());
+        return;
+    }
     char token[1024];
     BufWriter w(token);
     char resource[512];
@@ -94,13 +135,183 @@ void HubConnection::connect_now()
         schedule_reconnect(true);
         return;
     }
+    connect_with(w.view());
+    explicit_bzero(token, sizeof token);
+}
+
+void HubConnection::connect_with(std::string_view token)
+{
     // Renew at 80 % of the lifetime.
     renew_at_ms_ = port::monotonic_ms() + static_cast<std::int64_t>(s_.sas_ttl_s) * 800;
     state_ = State::Connecting;
     status("connecting to %s:%u", s_.connect_host.c_str(), static_cast<unsigned>(s_.port));
     // CleanSession 0: the hub keeps subscriptions and undelivered inputs across reconnects.
-    link_->connect(s_.client_id, s_.username, w.view(), false, port::monotonic_ms());
+    link_->connect(s_.client_id, s_.username, token, false, port::monotonic_ms());
+}
+
+void HubConnection::start_edge(std::int64_t now_ms)
+{
+    state_ = State::Preparing;
+    if (bundle_loaded_)
+    {
+        start_sign(now_ms);
+        return;
+    }
+    status("%s", "fetching the trust bundle from the IoT Edge workload API");
+    edge_step_ = EdgeStep::TrustBundle;
+    char target[256];
+    BufWriter t(target);
+    append_trust_bundle_target(s_.workload.api_version, t);
+    workload_->start("GET", t.view(), {}, reply_complete, now_ms);
+    progress_edge(now_ms);
+}
+
+void HubConnection::start_sign(std::int64_t now_ms)
+{
+    edge_step_ = EdgeStep::Sign;
+    char resource[512];
+    BufWriter r(resource);
+    append_sas_resource(s_.hub_host, s_.device_id, s_.module_id, r);
+    sign_expiry_ = port::wall_time_s() + static_cast<std::int64_t>(s_.sas_ttl_s);
+    char target[512];
+    BufWriter t(target);
+    append_sign_target(s_.workload.module_id, s_.workload.generation_id, s_.workload.api_version,
+                       t);
+    char body[1024];
+    BufWriter b(body);
+    if (!r.ok() || !t.ok() ||
+        !append_sign_body(r.view(), static_cast<std::uint64_t>(sign_expiry_), b))
+    {
+        edge_failed("the sign request does not fit its buffer", true);
+        return;
+    }
+    status("%s", "getting a token signed by the IoT Edge workload API");
+    workload_->start("POST", t.view(), b.view(), reply_complete, now_ms);
+    progress_edge(now_ms);
+}
+
+void HubConnection::progress_edge(std::int64_t now_ms)
+{
+    if (state_ != State::Preparing)
+        return;
+    switch (workload_->progress(now_ms))
+    {
+    case port::WorkloadClient::Status::Idle:
+    case port::WorkloadClient::Status::InProgress:
+        return;
+    case port::WorkloadClient::Status::Failed:
+        edge_failed(workload_->error(), false);
+        return;
+    case port::WorkloadClient::Status::Done:
+        break;
+    }
+    HttpResponse reply;
+    const HttpParse p = parse_http_response(workload_->received(), true, kMaxWorkloadBody, reply);
+    workload_->cancel();
+    if (p == HttpParse::TooLarge)
+    {
+        edge_failed("reply body larger than " + std::to_string(kMaxWorkloadBody / 1024) + " KiB",
+                    false);
+        return;
+    }
+    if (p != HttpParse::Complete)
+    {
+        edge_failed("unreadable HTTP reply: " + reply.error, false);
+        return;
+    }
+    edge_reply(reply, now_ms);
+}
+
+void HubConnection::edge_reply(const HttpResponse& reply, std::int64_t now_ms)
+{
+    if (reply.status != 200)
+    {
+        // 4xx (403: not this module's container, 404: unknown module) will not heal by itself
+        // soon: the long wait of a refused CONNECT. 5xx: the usual backoff.
+        edge_failed("HTTP " + std::to_string(reply.status) + ": " + reply_message(reply),
+                    reply.status >= 400 && reply.status < 500);
+        return;
+    }
+    if (edge_step_ == EdgeStep::TrustBundle)
+    {
+        std::string pem;
+        std::string err;
+        if (!json_string_member(reply.body, "certificate", pem))
+        {
+            edge_failed("HTTP 200 without a \"certificate\" string in a JSON object", false);
+            return;
+        }
+        if (!use_trust_bundle(pem, err))
+        {
+            edge_failed(err, false);
+            return;
+        }
+        bundle_loaded_ = true;
+        start_sign(now_ms);
+        return;
+    }
+    std::string digest;
+    if (!json_string_member(reply.body, "digest", digest))
+    {
+        edge_failed("HTTP 200 without a \"digest\" string in a JSON object", false);
+        return;
+    }
+    char resource[512];
+    BufWriter r(resource);
+    append_sas_resource(s_.hub_host, s_.device_id, s_.module_id, r);
+    char token[1024];
+    BufWriter w(token);
+    if (!r.ok() || !append_sas_token_from_digest(r.view(), digest,
+                                                 static_cast<std::uint64_t>(sign_expiry_), w))
+    {
+        edge_failed("the digest is not base64 of an HMAC-SHA256", false);
+        return;
+    }
+    ++tokens_signed_;
+    port::log(port::Level::Info,
+              "hub link: token signed by the IoT Edge workload API (%llu so far)",
+              static_cast<unsigned long long>(tokens_signed_));
+    connect_with(w.view());
     explicit_bzero(token, sizeof token);
+}
+
+bool HubConnection::use_trust_bundle(const std::string& pem, std::string& err)
+{
+    const std::size_t certs = count_pem_certificates(pem);
+    if (certs == 0)
+    {
+        err = "the trust bundle has no PEM certificate";
+        return false;
+    }
+    const std::string& path = s_.workload.trust_bundle_file;
+    if (!port::write_file_atomic(path, pem, err))
+    {
+        err = "cannot write the trust bundle to " + path + ": " + err;
+        return false;
+    }
+    port::TransportConfig tc;
+    tc.host = s_.connect_host;
+    tc.port = s_.port;
+    tc.tls = s_.tls;
+    tc.ca_file = path;
+    if (!link_->configure(tc, err))
+        return false;
+    port::log(port::Level::Info,
+              "hub link: IoT Edge trust bundle: %zu certificate(s), written to %s", certs,
+              path.c_str());
+    return true;
+}
+
+void HubConnection::edge_failed(const std::string& why, bool refused)
+{
+    workload_->cancel();
+    port::log(port::Level::Err, "hub link: IoT Edge workload API (%s, %s): %s",
+              step_name(edge_step_ == EdgeStep::TrustBundle), s_.workload.socket_path.c_str(),
+              why.c_str());
+    char when[32];
+    port::format_iso8601_utc(port::wall_time_s(), when, sizeof when);
+    status("offline since %s: IoT Edge workload API: %s", when, why.c_str());
+    schedule_reconnect(refused);
 }
 
 void HubConnection::schedule_reconnect(bool auth_refused)
@@ -153,6 +364,8 @@ void HubConnection::tick(std::int64_t now_ms)
 {
     if (state_ == State::Waiting && now_ms >= next_connect_ms_ && !stopping_)
         connect_now();
+    if (state_ == State::Preparing)
+        progress_edge(now_ms);
     link_->tick(now_ms);
     if (state_ == State::Subscribing && now_ms - subscribing_since_ms_ >= kSubscribeTimeoutMs)
         link_->fail("no SUBACK within 30 s");
@@ -169,12 +382,17 @@ void HubConnection::tick(std::int64_t now_ms)
 
 void HubConnection::on_ready(bool readable, bool writable, std::int64_t now_ms)
 {
+    // The workload socket shares the key: it is only open while the link is down.
+    if (state_ == State::Preparing)
+        progress_edge(now_ms);
     link_->on_ready(readable, writable, now_ms);
 }
 
 void HubConnection::stop()
 {
     stopping_ = true;
+    if (workload_)
+        workload_->cancel();
     if (state_ != State::Online && state_ != State::Draining)
     {
         link_->close("stopping");
@@ -274,8 +492,13 @@ void HubConnection::on_down(const char* why, int connack, bool requested)
                   "hub link: connect to %s:%u failed: %s", s_.connect_host.c_str(),
                   static_cast<unsigned>(s_.port), connack_reason(connack));
     else if (was == State::Connecting)
+    {
         port::log(port::Level::Warning, "hub link: connect to %s:%u failed: %s",
                   s_.connect_host.c_str(), static_cast<unsigned>(s_.port), why);
+        // IoT Edge: the runtime may have rotated its CA; fetch the bundle again next time.
+        if (workload_ && s_.tls)
+            bundle_loaded_ = false;
+    }
     else if (!requested)
         port::log(port::Level::Warning, "hub link: connection lost (%s)", why);
     // The backoff starts again only after a stable Online period, so a hub that accepts and

@@ -4,10 +4,16 @@
 // and after any loss wait with exponential backoff and full jitter before the next try. A planned
 // close (renewal, simulated reboot, stop) first gives the alerts in flight a moment to be
 // acknowledged. What arrives while online is handed to the Client.
+// An IoT Edge module identity has no key: before each connect the token is signed by the edge
+// runtime's workload API (and the first time its trust bundle is fetched and becomes the CA
+// file), a step that fails and backs off like a refused CONNECT (docs/iot-edge.md).
 #pragma once
 
+#include "edge_env.h"
 #include "event_loop.h"
+#include "http_response.h"
 #include "mqtt_link.h"
+#include "workload_api.h"
 
 #include <cstdint>
 #include <memory>
@@ -31,6 +37,7 @@ struct HubSettings
     std::string device_id;
     std::string module_id;
     std::string_view shared_access_key; // not owned, never logged
+    WorkloadSettings workload;          // enabled(): tokens signed by the IoT Edge workload API
     std::uint32_t sas_ttl_s = 3600;
     std::uint16_t keepalive_s = 240;
     std::size_t window = 64;
@@ -78,6 +85,8 @@ class HubConnection final : public MqttLink::Handler
     [[nodiscard]] bool publish0(std::string_view topic, std::string_view payload);
     [[nodiscard]] std::uint64_t reconnects() const { return reconnects_; }
     [[nodiscard]] const char* host() const { return s_.connect_host.c_str(); }
+    /// Tokens the workload API signed (IoT Edge identity).
+    [[nodiscard]] std::uint64_t tokens_signed() const { return tokens_signed_; }
 
     // MqttLink::Handler
     void on_connected(bool session_present) override;
@@ -90,14 +99,27 @@ class HubConnection final : public MqttLink::Handler
   private:
     enum class State : std::uint8_t
     {
-        Waiting, // backoff before the next connect
+        Waiting,   // backoff before the next connect
+        Preparing, // IoT Edge: trust bundle and token from the workload API
         Connecting,
         Subscribing,
         Online,
         Draining, // a planned close: in-flight alerts first
     };
+    enum class EdgeStep : std::uint8_t
+    {
+        TrustBundle,
+        Sign,
+    };
     void schedule_reconnect(bool auth_refused);
     void begin_drain(const char* why, bool reconnect);
+    void connect_with(std::string_view token);
+    void start_edge(std::int64_t now_ms);
+    void start_sign(std::int64_t now_ms);
+    void progress_edge(std::int64_t now_ms);
+    void edge_reply(const HttpResponse& reply, std::int64_t now_ms);
+    void edge_failed(const std::string& why, bool refused);
+    [[nodiscard]] bool use_trust_bundle(const std::string& pem, std::string& err);
 
     HubSettings s_;
     port::EventLoop& loop_;
@@ -116,6 +138,12 @@ class HubConnection final : public MqttLink::Handler
     bool stopping_ = false;
     std::uint64_t connects_ = 0;
     std::uint64_t reconnects_ = 0;
+    // IoT Edge
+    std::unique_ptr<port::WorkloadClient> workload_;
+    EdgeStep edge_step_ = EdgeStep::TrustBundle;
+    bool bundle_loaded_ = false;
+    std::int64_t sign_expiry_ = 0;
+    std::uint64_t tokens_signed_ = 0;
 };
 
 } // namespace ga

@@ -193,3 +193,75 @@ def assert_all_in_order(got, expected):
         if s not in firsts:
             firsts.append(s)
     assert firsts == expected, "first deliveries out of order"
+
+
+# IoT Edge module identity (test_edge_module.py): the emulator's workload API on a Unix socket.
+class WorkloadApi:
+    """tools/hub-emulator/workload_api.py for one emulator: trust bundle = its CA, tokens signed
+    with the keys it holds; faults set through its faults file; every request logged."""
+
+    def __init__(self, hub: Hub, socket_path=None, genid=None):
+        self.hub = hub
+        # sun_path is 108 bytes: keep the socket path short, whatever the work dir is.
+        self.socket = Path(socket_path) if socket_path else Path(
+            "/tmp") / f"ga-wl-{os.getpid()}-{id(self) & 0xffff:x}.sock"
+        self.faults_path = hub.dir / "workload.faults"
+        self.log_path = hub.dir / "workload.log"
+        self.genid = genid
+        self.proc = None
+
+    def start(self):
+        self.faults_path.write_text("")
+        args = [sys.executable, str(EMU / "workload_api.py"), "--dir", str(self.hub.dir),
+                "--socket", str(self.socket)]
+        if self.genid:
+            args += ["--genid", self.genid]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.hub.dir / "workload.stderr", "ab"))
+        deadline = time.monotonic() + 10
+        while not self.socket.exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError("workload API did not start: " +
+                                     (self.hub.dir / "workload.stderr").read_text()[-2000:])
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.socket.exists():
+            self.socket.unlink()
+
+    def set_faults(self, *rules):
+        """Rules "ENDPOINT MODE [COUNT]" (see workload_api.py); none: no faults."""
+        self.faults_path.write_text("".join(r + "\n" for r in rules))
+
+    def requests(self, endpoint=None):
+        """Logged requests; endpoint "sign" or "bundle" keeps only those."""
+        if not self.log_path.exists():
+            return []
+        out = [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        if endpoint == "sign":
+            return [r for r in out if r["path"].endswith("/sign")]
+        if endpoint == "bundle":
+            return [r for r in out if r["path"] == "/trust-bundle"]
+        return out
+
+    def env(self, **overrides):
+        """The IOTEDGE_* set the edge runtime would give the module edgedev/filter."""
+        conf = self.hub.dir / "emulator.conf"
+        hub_host = next(line.split()[1] for line in conf.read_text().splitlines()
+                        if line.startswith("hub "))
+        dev, _, mod = MODULE.partition("/")
+        e = {"IOTEDGE_WORKLOADURI": f"unix://{self.socket}", "IOTEDGE_AUTHSCHEME": "sasToken",
+             "IOTEDGE_MODULEGENERATIONID": self.genid or "637899318049296327",
+             "IOTEDGE_IOTHUBHOSTNAME": hub_host, "IOTEDGE_GATEWAYHOSTNAME": "localhost",
+             "IOTEDGE_DEVICEID": dev, "IOTEDGE_MODULEID": mod,
+             "IOTEDGE_APIVERSION": "2022-08-03", "RuntimeLogLevel": "info"}
+        e.update(overrides)
+        return {k: v for k, v in e.items() if v is not None}
