@@ -14,7 +14,7 @@ namespace ga::port
 enum class RunStatus : std::uint8_t
 {
     Exited,   // `exit_code` is the command's exit status
-    NotFound, // argv[0] was not found in PATH (or is not executable)
+    NotFound, // argv[0] names no executable file (searched in PATH when it has no '/')
     TimedOut, // still running at the bound: killed (SIGKILL) and reaped
     Signaled, // ended by a signal: `exit_code` is the signal number
     Failed,   // could not be started for another reason: `exit_code` is the errno

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// posix_spawnp (vfork-like, reports exec failures such as ENOENT) plus a bounded wait: the
+// A PATH lookup, posix_spawn (vfork-like, no copy of the agent's memory) and a bounded wait: the
 // output pipe is drained with poll() until EOF or the bound, then the child is reaped, or killed
 // and reaped when the bound is reached.
 #include "process.h"
@@ -8,10 +8,12 @@
 #include <array>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <ctime>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,6 +83,36 @@ bool set_clean_signals(posix_spawnattr_t& attr)
            posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) == 0;
 }
 
+// The executable `name` names, as execvp would find it; empty when there is none. Looked up here
+// rather than left to posix_spawnp: where the spawn is emulated as fork + exec (qemu-user), a
+// missing command is only an exit status 127, indistinguishable from a command's own.
+std::string find_executable(const std::string& name)
+{
+    const auto usable = [](const std::string& p)
+    {
+        struct stat st
+        {
+        };
+        return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+    };
+    if (name.find('/') != std::string::npos)
+        return usable(name) ? name : std::string();
+    const char* env = std::getenv("PATH"); // NOLINT(concurrency-mt-unsafe): read-only use
+    const std::string path = env != nullptr ? env : "/usr/local/bin:/usr/bin:/bin";
+    std::size_t from = 0;
+    for (;;)
+    {
+        const std::size_t colon = std::min(path.find(':', from), path.size());
+        const std::string dir = path.substr(from, colon - from);
+        std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+        if (usable(candidate))
+            return candidate;
+        if (colon == path.size())
+            return {};
+        from = colon + 1;
+    }
+}
+
 void drain(int fd, std::int64_t deadline, std::string* output)
 {
     std::array<char, 512> buf{};
@@ -117,6 +149,12 @@ RunStatus run_command(const std::vector<std::string>& argv,
         exit_code = EINVAL;
         return RunStatus::Failed;
     }
+    const std::string exe = find_executable(argv.front());
+    if (exe.empty())
+    {
+        exit_code = ENOENT;
+        return RunStatus::NotFound;
+    }
     std::vector<char*> args;
     args.reserve(argv.size() + 1);
     for (const std::string& a : argv)
@@ -144,7 +182,7 @@ RunStatus run_command(const std::vector<std::string>& argv,
                                               2);
     pid_t pid = -1;
     if (rc == 0)
-        rc = posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), environ);
+        rc = posix_spawn(&pid, exe.c_str(), &setup.actions, &setup.attr, args.data(), environ);
     ::close(pipe_fds[1]);
     if (rc != 0)
     {

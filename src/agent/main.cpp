@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // gateway-agent [--config PATH] [--check-config] [--allow-root] [--version] [--help]
 #include "agent.h"
+#include "check.h"
 #include "conf.h"
 #include "identity_source.h"
 #include "json_scan.h"
@@ -21,8 +22,11 @@ constexpr const char* kDefaultConfig = "/etc/gateway-agent/gateway-agent.conf";
 
 void usage()
 {
-    std::printf("usage: gateway-agent [--config PATH] [--check-config] [--allow-root] [--version] "
-                "[--help]\n\n"
+    std::printf("usage: gateway-agent [check] [--config PATH] [--check-config] [--allow-root] "
+                "[--version] [--help]\n\n"
+                "  check            diagnose clock, DNS, TCP, TLS, authentication, subscriptions,\n"
+                "                   twin, reboot path unit and state dir; one line each with the\n"
+                "                   fix; exit 0, 1 (a check failed) or 78 (bad conf)\n"
                 "  --config PATH    conf file (default %s)\n"
                 "  --check-config   check the conf and what it names (secret file modes, CA file,\n"
                 "                   state dir) as start-up does; print a one-line summary;\n"
@@ -102,7 +106,9 @@ int main(int argc, char** argv)
     bool check_only = false;
     bool allow_root = false;
     std::string check_user = "gateway-agent";
-    for (int i = 1; i < argc; ++i)
+    // `gateway-agent check [--config PATH]`: diagnostics (check.h), same conf loading as below.
+    const bool run_checks = argc > 1 && std::strcmp(argv[1], "check") == 0;
+    for (int i = run_checks ? 2 : 1; i < argc; ++i)
     {
         const std::string arg = argv[i];
         if (arg == "--config" && i + 1 < argc)
@@ -144,7 +150,7 @@ int main(int argc, char** argv)
     std::string err;
     // Run as root, the check reads and writes as the service user will, so "OK" means the
     // service can start.
-    if (check_only && ga::port::running_as_root())
+    if ((check_only || run_checks) && ga::port::running_as_root())
     {
         switch (ga::port::become_user(check_user, err))
         {
@@ -198,6 +204,8 @@ int main(int argc, char** argv)
                             unit_state);
     if (!ga::load_identity(path, opt, err))
         return config_error(err);
+    if (run_checks)
+        return ga::run_check(opt, stdout); // 0, or 1 when a check failed
     std::string identity(opt.identity.device_id);
     if (opt.identity.is_module())
         identity += "/" + std::string(opt.identity.module_id);
