@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <ctime>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -24,6 +25,13 @@ constexpr std::uint64_t kTimerKey = ~std::uint64_t{0};
 constexpr std::uint64_t kSignalKey = ~std::uint64_t{0} - 1;
 // Events taken per wait: more ready fds simply come back on the next wait (level-triggered).
 constexpr std::size_t kMaxEvents = 64;
+
+std::int64_t monotonic_ns()
+{
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
 
 void close_fd(int& fd)
 {
@@ -132,6 +140,19 @@ void EventLoop::unwatch(int fd)
 EventLoop::Wakeup EventLoop::wait(std::span<Ready> out, int timeout_ms)
 {
     Wakeup w;
+    if (last_ready_ns_ >= 0)
+    {
+        const std::int64_t left =
+            spacing_ns_ > 0 ? last_ready_ns_ + spacing_ns_ - monotonic_ns() : 0;
+        if (left > 0)
+        {
+            // Signals are blocked (they come through the signalfd), so this sleeps its time.
+            const timespec ts{static_cast<time_t>(left / 1000000000),
+                              static_cast<long>(left % 1000000000)};
+            (void)::nanosleep(&ts, nullptr);
+        }
+        last_ready_ns_ = -1;
+    }
     std::array<epoll_event, kMaxEvents> events{};
     // Room for every caller slot plus our two fds, so ours never crowd out a caller's.
     const std::size_t room = std::min(events.size(), out.size() + 2);
@@ -162,6 +183,8 @@ EventLoop::Wakeup EventLoop::wait(std::span<Ready> out, int timeout_ms)
         }
         if (w.ready >= out.size())
             continue; // level-triggered: it is reported again by the next wait
+        if (last_ready_ns_ < 0)
+            last_ready_ns_ = monotonic_ns();
         Ready& r = out[w.ready++];
         r.key = ev.data.u64;
         r.readable = (ev.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;

@@ -36,6 +36,9 @@ namespace
 
 constexpr const char* kSystemBundle = "/etc/ssl/certs/ca-certificates.crt";
 constexpr std::size_t kMaxRecord = 16384; // TLS plaintext record limit
+// TLS reads from the socket through this buffer: mbedtls asks for a record's 5-byte header and
+// then its body, two recv() calls per record; one recv() of up to this much serves many records.
+constexpr std::size_t kRecvBuffer = 16384;
 
 // One getaddrinfo_a request. glibc's helper thread writes into it until it finishes, so it must
 // outlive an abandoned lookup: one that cannot be cancelled is parked and freed once done.
@@ -146,8 +149,19 @@ struct Transport::Impl
     bool write_pending = false;
     std::size_t pending_len = 0; // length of a TLS write that must be repeated as it was
     bool read_failed_later = false;
+    // The last recv() returned less than it asked for: the socket was empty then. Requests that
+    // find the buffer empty answer "want read" without a recv() that would only say EAGAIN,
+    // until that answer reaches our caller (read() returning 0, a handshake step waiting): the
+    // caller then waits for the socket, and epoll is level-triggered, so bytes that came in the
+    // meantime wake the loop at once.
+    bool socket_drained = false;
     std::string later_error; // an error met after bytes were returned; reported next read()
     std::string err;
+    // Socket bytes received but not yet taken by mbedtls (see kRecvBuffer); allocated on the
+    // first TLS connection, pages touched only as far as reads fill it.
+    std::unique_ptr<unsigned char[]> rbuf;
+    std::size_t rbuf_pos = 0;
+    std::size_t rbuf_len = 0;
 
     Impl()
     {
@@ -388,6 +402,11 @@ struct Transport::Impl
             fail("TLS with " + host_port() + ": " + mbed_error(rc));
             return false;
         }
+        if (!rbuf)
+            rbuf = std::make_unique_for_overwrite<unsigned char[]>(kRecvBuffer);
+        rbuf_pos = 0;
+        rbuf_len = 0;
+        socket_drained = false;
         mbedtls_ssl_set_bio(&ssl, this, &Impl::bio_send, &Impl::bio_recv, nullptr);
         return true;
     }
@@ -513,6 +532,7 @@ struct Transport::Impl
                 }
                 if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
                 {
+                    socket_drained = false;
                     hs_wants_write = rc == MBEDTLS_ERR_SSL_WANT_WRITE;
                     if (timed_out(now_ms))
                         return time_out("in the TLS handshake with");
@@ -551,11 +571,35 @@ struct Transport::Impl
     {
         auto* self = static_cast<Impl*>(ctx);
         len = std::min<std::size_t>(len, INT_MAX);
+        if (self->rbuf_pos < self->rbuf_len)
+        {
+            const std::size_t n = std::min(len, self->rbuf_len - self->rbuf_pos);
+            std::memcpy(buf, self->rbuf.get() + self->rbuf_pos, n);
+            self->rbuf_pos += n;
+            return static_cast<int>(n);
+        }
+        if (self->socket_drained)
+            return MBEDTLS_ERR_SSL_WANT_READ; // cleared once "nothing more" reaches our caller
+        // A request as large as the buffer goes straight to the caller.
+        const bool direct = len >= kRecvBuffer;
+        unsigned char* const dst = direct ? buf : self->rbuf.get();
+        const std::size_t want = direct ? len : kRecvBuffer;
         for (;;)
         {
-            const ssize_t n = ::recv(self->fd, buf, len, 0);
-            if (n >= 0)
-                return static_cast<int>(n); // 0: EOF, which mbedtls reports as CONN_EOF
+            const ssize_t n = ::recv(self->fd, dst, want, 0);
+            if (n > 0)
+            {
+                self->socket_drained = static_cast<std::size_t>(n) < want;
+                if (direct)
+                    return static_cast<int>(n);
+                self->rbuf_len = static_cast<std::size_t>(n);
+                const std::size_t take = std::min(len, self->rbuf_len);
+                std::memcpy(buf, dst, take);
+                self->rbuf_pos = take;
+                return static_cast<int>(take);
+            }
+            if (n == 0)
+                return 0; // EOF, which mbedtls reports as CONN_EOF
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -594,9 +638,16 @@ struct Transport::Impl
                     continue;
                 }
                 if (rc == MBEDTLS_ERR_SSL_WANT_READ)
+                {
+                    // With bytes returned the caller reads again; the next read() that returns
+                    // 0 lets the following one ask the socket.
+                    if (got == 0)
+                        socket_drained = false;
                     break;
+                }
                 if (rc == MBEDTLS_ERR_SSL_WANT_WRITE)
                 {
+                    socket_drained = false;
                     read_wants_write = true;
                     break;
                 }
@@ -671,6 +722,7 @@ struct Transport::Impl
                 }
                 if (rc == MBEDTLS_ERR_SSL_WANT_WRITE || rc == MBEDTLS_ERR_SSL_WANT_READ)
                 {
+                    socket_drained = false;
                     pending_len = len;
                     write_pending = true;
                     break;
@@ -748,6 +800,9 @@ struct Transport::Impl
         pending_len = 0;
         read_failed_later = false;
         later_error.clear();
+        rbuf_pos = 0;
+        rbuf_len = 0;
+        socket_drained = false;
         phase = Phase::Idle;
     }
 

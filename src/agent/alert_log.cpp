@@ -30,6 +30,8 @@ constexpr std::size_t kRecHeader = 32;
 constexpr std::size_t kMemHeader = 24;
 constexpr std::size_t kFormatMaxRecord = std::size_t{16} << 20;
 constexpr std::size_t kScratch = std::size_t{64} * 1024U;
+// Recent segment bytes kept in memory (see Impl::recent).
+constexpr std::size_t kRecentBytes = std::size_t{16} * 1024U;
 constexpr std::size_t kScanChunk = 4096;
 constexpr std::uint64_t kMem = ~std::uint64_t{0}; // "segment" of records held in memory
 constexpr std::int64_t kProbeMs = 5000;
@@ -175,7 +177,7 @@ struct AlertLog::Impl
     explicit Impl(const AlertLogLimits& l)
         : lim(sane(l)), ring(lim.memory_bytes), win(lim.max_inflight),
           scratch_bytes(std::max(kScratch, lim.max_record)),
-          scratch(std::make_unique<char[]>(scratch_bytes))
+          scratch(std::make_unique_for_overwrite<char[]>(scratch_bytes))
     {
     }
 
@@ -221,6 +223,101 @@ struct AlertLog::Impl
 
     std::size_t scratch_bytes; // CRC checks of big records, and memory records being written
     std::unique_ptr<char[]> scratch;
+
+    // A window of one segment's bytes in memory: appends are copied here as they are written,
+    // and a read for sending that misses fills it with one pread of up to kRecentBytes. Handing
+    // alerts out then costs no read while sending keeps up, and one read per kRecentBytes of
+    // backlog otherwise, instead of two per record. Segment bytes never change once written
+    // (a torn tail is cut only while loading, before anything is cached).
+    struct Recent
+    {
+        bool valid = false;
+        std::uint64_t seg = 0; // first seq of the segment
+        std::uint64_t off = 0;
+        std::size_t len = 0;
+        bool written = false; // every byte was copied here by append(): its CRCs need no check
+    };
+    Recent recent;
+    std::unique_ptr<char[]> recent_buf; // allocated on first use
+
+    char* recent_data()
+    {
+        if (!recent_buf)
+            recent_buf = std::make_unique_for_overwrite<char[]>(kRecentBytes);
+        return recent_buf.get();
+    }
+
+    void remember_append(std::uint64_t seg,
+                         std::uint64_t off,
+                         std::string_view head,
+                         std::string_view body)
+    {
+        const std::size_t n = head.size() + body.size();
+        if (n > kRecentBytes)
+        {
+            recent.valid = false;
+            return;
+        }
+        if (!recent.valid || recent.seg != seg || recent.off + recent.len != off ||
+            recent.len + n > kRecentBytes)
+            recent = {true, seg, off, 0, true};
+        char* const d = recent_data() + recent.len;
+        std::memcpy(d, head.data(), head.size());
+        if (!body.empty())
+            std::memcpy(d + head.size(), body.data(), body.size());
+        recent.len += n;
+    }
+
+    // Reads `n` bytes at `off` of segment `seg` (valid up to `end`) through `recent`.
+    bool read_recent(const port::SegmentFile& f,
+                     std::uint64_t seg,
+                     std::uint64_t off,
+                     std::uint64_t end,
+                     void* dst,
+                     std::size_t n)
+    {
+        int e = 0;
+        if (recent.valid && recent.seg == seg && off >= recent.off &&
+            off - recent.off + n <= recent.len)
+        {
+            std::memcpy(dst, recent_data() + (off - recent.off), n);
+            return true;
+        }
+        if (n > kRecentBytes || end < off || end - off < n)
+            return f.read_at(off, dst, n, e);
+        const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(kRecentBytes, end - off));
+        recent.valid = false;
+        if (!f.read_at(off, recent_data(), len, e))
+            return f.read_at(off, dst, n, e);
+        recent = {true, seg, off, len, false};
+        std::memcpy(dst, recent_data(), n);
+        return true;
+    }
+
+    // read_frame() for handing a record out: through `recent`, the payload into `out`.
+    bool read_frame_recent(const port::SegmentFile& f,
+                           std::uint64_t off,
+                           std::uint64_t end,
+                           std::uint64_t first_seq,
+                           RecHeader& h,
+                           std::span<char> out)
+    {
+        if (end < off || end - off < kRecHeader ||
+            !read_recent(f, first_seq, off, end, &h, sizeof h))
+            return false;
+        if (h.magic != kRecMagic || h.flags != 0 || h.len > kFormatMaxRecord ||
+            end - off - kRecHeader < h.len || h.seq < first_seq)
+            return false;
+        if (h.len > out.size() || h.len > kRecentBytes)
+            return read_frame(f, off, end, first_seq, h, out);
+        const bool written = recent.valid && recent.written && recent.seg == first_seq &&
+                             off >= recent.off &&
+                             off - recent.off + kRecHeader + h.len <= recent.len;
+        if (!read_recent(f, first_seq, off + kRecHeader, end, out.data(), h.len))
+            return false;
+        // Bytes this process framed itself were checksummed from the same memory.
+        return written || ~crc_update(rec_header_crc_start(h), out.data(), h.len) == h.crc;
+    }
     std::array<char, kScanChunk> scan_buf{};
 
     [[nodiscard]] std::string path_of(std::uint64_t first_seq) const
@@ -423,6 +520,8 @@ struct AlertLog::Impl
             tail.close();
             tail_dirty = false;
         }
+        if (recent.seg == first_seq)
+            recent.valid = false;
         int e = 0;
         if (!port::unlink_file(path_of(first_seq), e))
             port::log(port::Level::Warning, "alert log: cannot remove %s: %s",
@@ -583,6 +682,7 @@ struct AlertLog::Impl
             return false;
         }
         Segment& s = segs.back();
+        remember_append(s.first_seq, s.bytes, {reinterpret_cast<const char*>(&h), sizeof h}, rec);
         s.newest_wall = s.count == 0 ? wall_s : std::max(s.newest_wall, wall_s);
         s.last_seq = next_seq;
         s.bytes += frame;
@@ -1086,7 +1186,7 @@ struct AlertLog::Impl
                 cursor.off = s.bytes;
                 continue;
             }
-            if (!read_frame(*f, cursor.off, s.bytes, s.first_seq, h, out))
+            if (!read_frame_recent(*f, cursor.off, s.bytes, s.first_seq, h, out))
             {
                 std::uint64_t q = 0;
                 cursor.off = find_frame(*f, cursor.off + 1, s.bytes, s.first_seq, q) ? q : s.bytes;
@@ -1150,7 +1250,9 @@ bool AlertLog::open(const std::string& dir, std::int64_t wall_s, std::string& er
     m.dir = dir;
     if (dir.empty())
         return true;
-    if (!m.load(err))
+    const bool loaded = m.load(err);
+    m.recent.valid = false; // loading may have cut a torn tail
+    if (!loaded)
     {
         // The caller logs `err`; nothing more is said until the dir takes writes.
         m.failing = true;

@@ -15,7 +15,7 @@ class ByteRing
 {
   public:
     explicit ByteRing(std::size_t capacity)
-        : buf_(std::make_unique<unsigned char[]>(capacity)), cap_(capacity)
+        : buf_(std::make_unique_for_overwrite<unsigned char[]>(capacity)), cap_(capacity)
     {
     }
 

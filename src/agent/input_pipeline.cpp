@@ -44,7 +44,7 @@ InputPipeline::InputPipeline(InputFilter& filter,
                              AlertLog::Policy policy,
                              std::size_t held_bytes)
     : filter_(filter), log_(log), policy_(policy), held_(held_bytes),
-      record_(std::make_unique<char[]>(kMaxAlertHead + kMaxMessage))
+      record_(std::make_unique_for_overwrite<char[]>(kMaxAlertHead + kMaxMessage))
 {
 }
 

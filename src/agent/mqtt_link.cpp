@@ -13,6 +13,9 @@ namespace ga
 namespace
 {
 constexpr std::size_t kBurstInputs = 256;
+// Bytes asked of the transport per read: frames are handled between reads, so the receive
+// buffer's pages beyond a partial frame plus this much are never touched (resident memory).
+constexpr std::size_t kReadChunk = 16384;
 
 std::size_t copy_into(char* dst, std::size_t cap, std::string_view src)
 {
@@ -29,8 +32,8 @@ MqttLink::MqttLink(const Buffers& buffers,
                    std::uint64_t key,
                    Handler& handler)
     : loop_(loop), key_(key), handler_(handler),
-      rx_(std::make_unique<std::uint8_t[]>(buffers.rx_bytes)),
-      tx_(std::make_unique<std::uint8_t[]>(buffers.tx_bytes)),
+      rx_(std::make_unique_for_overwrite<std::uint8_t[]>(buffers.rx_bytes)),
+      tx_(std::make_unique_for_overwrite<std::uint8_t[]>(buffers.tx_bytes)),
       session_(std::make_unique<mqtt::Session>(
           std::span(rx_.get(), buffers.rx_bytes), std::span(tx_.get(), buffers.tx_bytes), cfg)),
       keepalive_s_(cfg.keepalive_s)
@@ -133,7 +136,8 @@ void MqttLink::read_all(std::int64_t now_ms)
     // the owner commit once for the whole burst before any acknowledgement is written.
     for (int rounds = 0; rounds < 1024; ++rounds)
     {
-        const std::span<std::uint8_t> space = session_->rx_space();
+        std::span<std::uint8_t> space = session_->rx_space();
+        space = space.first(std::min(space.size(), kReadChunk));
         long n = 0;
         if (!space.empty())
         {

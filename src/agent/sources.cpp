@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "sources.h"
 
+#include "host_port.h"
+
 #include "buf_writer.h"
 #include "port.h"
 
@@ -58,21 +60,6 @@ std::size_t SimulatedSensor::next(std::span<char> out, std::int64_t epoch_s)
     return w.ok() ? w.size() : 0;
 }
 
-bool split_host_port(std::string_view hp, std::string& host, std::uint16_t& port)
-{
-    const auto colon = hp.rfind(':');
-    if (colon == std::string_view::npos || colon == 0)
-        return false;
-    unsigned value = 0;
-    const std::string_view p = hp.substr(colon + 1);
-    const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-    if (ec != std::errc() || ptr != p.data() + p.size() || value == 0 || value > 65535)
-        return false;
-    host = std::string(hp.substr(0, colon));
-    port = static_cast<std::uint16_t>(value);
-    return true;
-}
-
 UdpSource::~UdpSource()
 {
     if (fd_ >= 0)
@@ -85,7 +72,8 @@ bool UdpSource::open(const std::string& bind, std::string& err)
     std::uint16_t port = 0;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    if (!split_host_port(bind, host, port) || inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
+    if (!split_host_port(bind, 0, host, port) ||
+        inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1)
     {
         err = "udp source: bind '" + bind + "' is not an IPv4 address:port";
         return false;
@@ -107,7 +95,7 @@ bool UdpSource::open(const std::string& bind, std::string& err)
                   "udp source: the kernel's drop count is unavailable here (%s); sourceDropped "
                   "stays 0",
                   std::strerror(errno));
-    buf_ = std::make_unique<char[]>(ScanLimits{}.max_bytes + 1);
+    buf_ = std::make_unique_for_overwrite<char[]>(ScanLimits{}.max_bytes + 1);
     return true;
 }
 
@@ -182,7 +170,7 @@ bool MqttSource::start(const std::string& broker,
     client_id_ = client_id;
     broker_ = broker;
     port::TransportConfig tc;
-    if (!split_host_port(broker, tc.host, tc.port))
+    if (!split_host_port(broker, 1, tc.host, tc.port))
     {
         err = "mqtt source: broker '" + broker + "' is not host:port";
         return false;

@@ -92,7 +92,4 @@ class MqttSource final : public MqttLink::Handler
     std::int64_t up_since_ms_ = 0;
 };
 
-/// Splits "host:port"; false when malformed.
-[[nodiscard]] bool split_host_port(std::string_view hp, std::string& host, std::uint16_t& port);
-
 } // namespace ga

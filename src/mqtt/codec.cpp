@@ -101,7 +101,8 @@ std::uint16_t read_u16(const std::uint8_t* p)
 
 bool has_wildcard(std::string_view s)
 {
-    return s.find_first_of("+#") != std::string_view::npos;
+    // Not find_first_of("+#"): libstdc++ calls memchr on the set once per byte of `s`.
+    return std::any_of(s.begin(), s.end(), [](char c) { return c == '+' || c == '#'; });
 }
 
 // §4.7.1: '#' only as the whole last level, '+' only as a whole level.
@@ -266,6 +267,19 @@ bool is_mqtt_utf8(std::string_view s)
     std::size_t i = 0;
     while (i < s.size())
     {
+        // Topics are mostly ASCII: eight bytes at a time while none is 0 or >= 0x80.
+        constexpr std::uint64_t kLow = 0x0101010101010101U;
+        constexpr std::uint64_t kHigh = 0x8080808080808080U;
+        while (s.size() - i >= 8)
+        {
+            std::uint64_t w = 0;
+            std::memcpy(&w, s.data() + i, sizeof w);
+            if (((w | ((w - kLow) & ~w)) & kHigh) != 0)
+                break; // a byte >= 0x80, or a zero byte, in this word
+            i += 8;
+        }
+        if (i == s.size())
+            break;
         const auto b0 = static_cast<std::uint8_t>(s[i]);
         if (b0 < 0x80U)
         {

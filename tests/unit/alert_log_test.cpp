@@ -401,6 +401,77 @@ TEST_F(AlertLogTest, ACorruptRecordIsSkippedCountedAndLaterRecordsStillDelivered
     EXPECT_EQ(add(log, alert(10)), 11U);
 }
 
+// Records are handed out from a window of recent segment bytes in memory (appends copied in,
+// misses filled by one read of up to 16 KiB): records of every size, read while appending and
+// from a backlog many windows long, after a rewind, come out whole and in order.
+TEST_F(AlertLogTest, RecordsReadThroughTheMemoryWindowComeOutWholeInEveryPattern)
+{
+    AlertLogLimits l;
+    l.max_bytes = 8ULL << 20;
+    l.segment_bytes = 1ULL << 20;
+    l.max_inflight = 1024;
+    AlertLog log(l);
+    std::string err;
+    ASSERT_TRUE(log.open(dir(), 0, err)) << err;
+    std::vector<std::string> want;
+    std::vector<char> buf(70000);
+    std::uint64_t seq = 0;
+    std::size_t len = 0;
+    // Caught up: each record read right after its append (sizes up to 20 KiB, over the window).
+    for (int i = 0; i < 200; ++i)
+    {
+        want.push_back(alert(i, static_cast<std::size_t>((i * 977) % 20000)));
+        (void)add(log, want.back());
+        ASSERT_TRUE(log.next_unsent(seq, buf, len));
+        EXPECT_EQ(seq, static_cast<std::uint64_t>(i + 1));
+        ASSERT_EQ(std::string(buf.data(), len), want.back()) << i;
+        log.ack(seq);
+    }
+    // A backlog of about 40 windows, then read in one go.
+    std::vector<std::string> backlog;
+    for (int i = 200; i < 900; ++i)
+    {
+        backlog.push_back(alert(i, static_cast<std::size_t>((i * 131) % 1500)));
+        (void)add(log, backlog.back());
+    }
+    ASSERT_TRUE(log.commit());
+    EXPECT_EQ(unsent(log), backlog);
+    // Everything unacknowledged again after a rewind (reads start far behind the window).
+    log.rewind_unsent();
+    EXPECT_EQ(unsent_acking(log), backlog);
+    EXPECT_EQ(log.depth(), 0U);
+}
+
+// A record damaged on disk after it left the memory window is caught by its CRC when read
+// back, not handed out.
+TEST_F(AlertLogTest, ARecordDamagedOnDiskIsNotHandedOutWhenReadBack)
+{
+    AlertLogLimits l;
+    l.max_bytes = 8ULL << 20;
+    l.segment_bytes = 1ULL << 20;
+    AlertLog log(l);
+    std::string err;
+    ASSERT_TRUE(log.open(dir(), 0, err)) << err;
+    const std::size_t payload = alert(0, 400).size();
+    std::vector<std::string> want;
+    for (int i = 0; i < 200; ++i) // 200 * 432 bytes: the first records are out of the window
+    {
+        want.push_back(alert(i, 400 - (std::to_string(i).size() - 1)));
+        ASSERT_EQ(want.back().size(), payload);
+        (void)add(log, want.back());
+    }
+    ASSERT_TRUE(log.commit());
+    ASSERT_EQ(segments().size(), 1U);
+    flip_byte(segments()[0], record_offset(4, payload) + 32 + 5); // payload of the 5th
+    std::vector<std::uint64_t> seqs;
+    const std::vector<std::string> got = unsent(log, &seqs);
+    ASSERT_EQ(got.size(), seqs.size());
+    EXPECT_EQ(std::find(seqs.begin(), seqs.end(), 5U), seqs.end());
+    EXPECT_EQ(got.size(), want.size() - 1);
+    for (std::size_t k = 0; k < got.size(); ++k)
+        EXPECT_EQ(got[k], want[seqs[k] - 1]) << seqs[k];
+}
+
 TEST_F(AlertLogTest, ATornTailIsCutAndAppendsContinueAfterIt)
 {
     {

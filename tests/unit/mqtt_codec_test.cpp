@@ -276,6 +276,31 @@ TEST(MqttUtf8, Rules)
     EXPECT_FALSE(ga::mqtt::is_mqtt_utf8("\xFF"));
 }
 
+// ASCII is checked eight bytes at a time: a NUL or a bad sequence is found at every position
+// of long strings, and good multi-byte characters anywhere are accepted.
+TEST(MqttUtf8, LongStringsAtEveryPosition)
+{
+    const std::string base(40, 'a');
+    EXPECT_TRUE(ga::mqtt::is_mqtt_utf8(base));
+    for (std::size_t at = 0; at < base.size(); ++at)
+    {
+        std::string nul = base;
+        nul[at] = '\0';
+        EXPECT_FALSE(ga::mqtt::is_mqtt_utf8(nul)) << at;
+        std::string lone = base;
+        lone[at] = '\x80';
+        EXPECT_FALSE(ga::mqtt::is_mqtt_utf8(lone)) << at;
+        std::string good = base;
+        good.insert(at, "\xE2\x82\xAC");
+        EXPECT_TRUE(ga::mqtt::is_mqtt_utf8(good)) << at;
+        std::string cut = base;
+        cut.insert(at, "\xE2\x82");
+        EXPECT_FALSE(ga::mqtt::is_mqtt_utf8(cut)) << at;
+    }
+    // 0x7F and 0x01 are valid ASCII, next to the word test's limits.
+    EXPECT_TRUE(ga::mqtt::is_mqtt_utf8(std::string(17, '\x7F') + std::string(9, '\x01')));
+}
+
 // ---- splitter ----
 
 TEST(MqttSplit, ByteByByteAndManyInOneRead)
