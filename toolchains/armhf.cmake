@@ -1,5 +1,5 @@
 # Cross build for ARM32 hard-float (Raspberry Pi class) with Debian 12's arm-linux-gnueabihf toolchain.
-# Libraries come from a sysroot filled by make-armhf-sysroot.sh from Debian's own armhf packages,
+# Libraries come from a sysroot filled by make-sysroot.sh from Debian's own armhf packages,
 # so the host needs no multiarch install in lock-step with its own packages.
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR arm)
@@ -10,7 +10,7 @@ set(CMAKE_CXX_COMPILER arm-linux-gnueabihf-g++)
 get_filename_component(_ga_src "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 set(GA_ARMHF_SYSROOT "${_ga_src}/build/sysroot-armhf" CACHE PATH "armhf libraries from Debian packages")
 if(NOT EXISTS "${GA_ARMHF_SYSROOT}/.complete")
-  execute_process(COMMAND "${CMAKE_CURRENT_LIST_DIR}/make-armhf-sysroot.sh" "${GA_ARMHF_SYSROOT}"
+  execute_process(COMMAND "${CMAKE_CURRENT_LIST_DIR}/make-sysroot.sh" armhf "${GA_ARMHF_SYSROOT}"
                   RESULT_VARIABLE _ga_rc)
   if(NOT _ga_rc EQUAL 0)
     message(FATAL_ERROR "could not fill the armhf sysroot at ${GA_ARMHF_SYSROOT}")

@@ -9,7 +9,12 @@ pkgs=(cmake make g++ pkg-config ca-certificates openssl libssl-dev file
       python3 python3-paho-mqtt)
 if [[ $what == test || $what == bench ]]; then
   pkgs+=(googletest libgtest-dev libbenchmark-dev clang clang-format clang-tidy cppcheck
-         libclang-rt-dev g++-arm-linux-gnueabihf qemu-user-static nodejs npm python3-pytest procps)
+         libclang-rt-dev g++-arm-linux-gnueabihf qemu-user-static nodejs npm python3-pytest procps
+         faketime
+         # ARM64 cross build (tests under qemu-aarch64) and the .deb packages
+         g++-aarch64-linux-gnu binutils-aarch64-linux-gnu lintian dpkg-dev man-db systemd
+         # container images (OCI layout, no daemon) and a runtime to run the amd64 one
+         umoci skopeo jq runc gettext-base)
 fi
 if [[ $what == bench ]]; then
   pkgs+=(gnuplot-nox) # the soak bench's plot

@@ -245,8 +245,8 @@ bool SegmentFile::append(std::string_view head, std::string_view body, int& err_
     }
     // A short write sets no errno: the usual cause is a full file system.
     err_no = n < 0 ? errno : ENOSPC;
-    if (n > 0)
-        (void)::ftruncate(fd_, static_cast<off_t>(size_));
+    if (n > 0) [[maybe_unused]]
+        const int truncated = ::ftruncate(fd_, static_cast<off_t>(size_));
     return false;
 }
 

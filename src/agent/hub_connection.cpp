@@ -72,7 +72,10 @@ const char* connack_reason(int code)
 template <typename... Args> void status(const char* fmt, Args... args)
 {
     char line[320] = "STATUS=";
-    (void)std::snprintf(line + 7, sizeof line - 7, fmt, args...);
+    if constexpr (sizeof...(Args) == 0)
+        (void)std::snprintf(line + 7, sizeof line - 7, "%s", fmt);
+    else
+        (void)std::snprintf(line + 7, sizeof line - 7, fmt, args...);
     port::notify(line);
 }
 } // namespace

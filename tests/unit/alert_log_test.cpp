@@ -781,7 +781,12 @@ TEST_F(AlertLogTest, AMillionAlertsThroughAOneMebibyteBoundKeepMemoryFlat)
     const std::uint64_t rss_end = rss_kib();
     EXPECT_LE(log.disk_bytes(), l.max_bytes);
     EXPECT_GT(log.dropped(), 900000U);
-    EXPECT_LT(rss_end, rss_at_100k + 2048)
+#ifdef GA_UNDER_EMULATOR
+    constexpr std::uint64_t kSlackKib = 4096; // qemu-user's own memory grows too
+#else
+    constexpr std::uint64_t kSlackKib = 2048;
+#endif
+    EXPECT_LT(rss_end, rss_at_100k + kSlackKib)
         << rss_at_100k << " KiB at 100k, " << rss_end << " KiB at 1M";
     EXPECT_LE(segments().size(), 10U);
 }
