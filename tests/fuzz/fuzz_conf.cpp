@@ -32,7 +32,13 @@ void check_one(std::string_view text, std::string_view secret)
         return;
     }
     FUZZ_CHECK(error.empty());
-    FUZZ_CHECK(cfg.connection_string.empty() != cfg.connection_string_file.empty());
+    // Never both; exactly one with identity = connection-string, none with edge-environment
+    // (auto may have either one or none: the identity may come from the IoT Edge environment).
+    const int sources = static_cast<int>(!cfg.connection_string.empty()) +
+                        static_cast<int>(!cfg.connection_string_file.empty());
+    FUZZ_CHECK(sources <= 1);
+    FUZZ_CHECK(cfg.identity != ga::IdentitySource::ConnectionString || sources == 1);
+    FUZZ_CHECK(cfg.identity != ga::IdentitySource::EdgeEnvironment || sources == 0);
     const std::string summary = ga::conf_summary(cfg, "dev/mod", "host.example");
     FUZZ_CHECK(summary.starts_with("identity=dev/mod host=host.example:"));
     if (!secret.empty())
