@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -110,6 +111,7 @@ class Agent final : public HubConnection::Client, public TwinSync::Listener
     void pump_alerts();
     void after_store_room();
     void report_stats(bool log_line);
+    void report_depth();
     Stats snapshot();
 
     const AgentOptions& opt_;
@@ -158,6 +160,9 @@ class Agent final : public HubConnection::Client, public TwinSync::Listener
     std::int64_t next_maintain_ms_ = 0;
     std::int64_t next_watchdog_ms_ = 0;
     std::int64_t watchdog_ms_ = 0;
+    bool watchdog_withheld_ = false;
+    std::uint64_t status_depth_ = ~std::uint64_t{0};
+    std::array<char, 320> status_hub_{};
 };
 
 Agent::Agent(const AgentOptions& o) : opt_(o), cfg_(o.config)
@@ -343,11 +348,24 @@ void Agent::tick()
         next_maintain_ms_ = now + 1000;
         store_->maintain(now, port::wall_time_s());
         after_store_room();
+        report_depth();
     }
     if (watchdog_ms_ > 0 && now >= next_watchdog_ms_)
     {
         next_watchdog_ms_ = now + watchdog_ms_ / 2;
-        port::notify("WATCHDOG=1");
+        // A connection stuck in one state is a bug a restart clears: let the watchdog fire.
+        if (hub_->stuck(now))
+        {
+            if (!watchdog_withheld_)
+                port::log(port::Level::Err, "watchdog: the hub connection has been stuck in one "
+                                            "state for over 10 minutes; not answering the "
+                                            "watchdog, so systemd restarts the agent");
+            watchdog_withheld_ = true;
+        }
+        else
+        {
+            port::notify("WATCHDOG=1");
+        }
     }
     hub_acked_->send_acks();
     pump_alerts();
@@ -495,6 +513,21 @@ Stats Agent::snapshot()
     s.queue_corrupt = store_->corrupt();
     s.store_commits = store_->commits();
     return s;
+}
+
+void Agent::report_depth()
+{
+    // systemctl status shows the link's state and how many alerts wait: the line changes
+    // only when the depth does (at most once a second).
+    const std::uint64_t depth = store_->depth();
+    if (depth == status_depth_ && std::strcmp(hub_->status_text(), status_hub_.data()) == 0)
+        return;
+    status_depth_ = depth;
+    (void)std::snprintf(status_hub_.data(), status_hub_.size(), "%s", hub_->status_text());
+    std::array<char, 400> line{};
+    (void)std::snprintf(line.data(), line.size(), "STATUS=%s; %llu alert(s) waiting to be sent",
+                        status_hub_.data(), static_cast<unsigned long long>(depth));
+    port::notify(line.data());
 }
 
 void Agent::report_stats(bool log_line)

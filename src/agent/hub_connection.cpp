@@ -22,6 +22,7 @@ constexpr std::int64_t kStableAfterMs = 60000;
 constexpr std::int64_t kAuthRetryMs = 60000;
 constexpr std::int64_t kSubscribeTimeoutMs = 30000;
 constexpr std::int64_t kDrainMs = 2000;
+constexpr std::int64_t kStuckAfterMs = 600000;
 constexpr std::size_t kRxBytes = std::size_t{160} * 1024U; // method payloads up to 128 KiB
 constexpr std::size_t kTxBytes = std::size_t{256} * 1024U;
 constexpr std::size_t kMaxWorkloadBody = port::WorkloadClient::kMaxResponse;
@@ -67,16 +68,6 @@ const char* connack_reason(int code)
     default:
         return "refused with an unknown CONNACK code";
     }
-}
-/// systemd's STATUS= line, so `systemctl status` says online or offline and why.
-template <typename... Args> void status(const char* fmt, Args... args)
-{
-    char line[320] = "STATUS=";
-    if constexpr (sizeof...(Args) == 0)
-        (void)std::snprintf(line + 7, sizeof line - 7, "%s", fmt);
-    else
-        (void)std::snprintf(line + 7, sizeof line - 7, fmt, args...);
-    port::notify(line);
 }
 } // namespace
 
@@ -146,7 +137,7 @@ void HubConnection::connect_with(std::string_view token)
 {
     // Renew at 80 % of the lifetime.
     renew_at_ms_ = port::monotonic_ms() + static_cast<std::int64_t>(s_.sas_ttl_s) * 800;
-    state_ = State::Connecting;
+    set_state(State::Connecting);
     status("connecting to %s:%u", s_.connect_host.c_str(), static_cast<unsigned>(s_.port));
     // CleanSession 0: the hub keeps subscriptions and undelivered inputs across reconnects.
     link_->connect(s_.client_id, s_.username, token, false, port::monotonic_ms());
@@ -154,7 +145,7 @@ void HubConnection::connect_with(std::string_view token)
 
 void HubConnection::start_edge(std::int64_t now_ms)
 {
-    state_ = State::Preparing;
+    set_state(State::Preparing);
     if (bundle_loaded_)
     {
         start_sign(now_ms);
@@ -335,7 +326,7 @@ void HubConnection::schedule_reconnect(bool auth_refused)
     }
     ++attempt_;
     next_connect_ms_ = port::monotonic_ms() + delay;
-    state_ = State::Waiting;
+    set_state(State::Waiting);
     port::log(port::Level::Info, "hub link: next connect attempt in %lld ms (attempt %d)",
               static_cast<long long>(delay), attempt_);
 }
@@ -350,7 +341,7 @@ void HubConnection::begin_drain(const char* why, bool reconnect)
     }
     if (!link_->up())
         return;
-    state_ = State::Draining;
+    set_state(State::Draining);
     drain_why_ = why;
     reconnect_when_down_ = reconnect;
     drain_until_ms_ = port::monotonic_ms() + kDrainMs;
@@ -440,7 +431,7 @@ void HubConnection::on_connected(bool /*session_present*/)
         ++reconnects_;
     port::log(port::Level::Info, "hub link: connected to %s:%u", s_.connect_host.c_str(),
               static_cast<unsigned>(s_.port));
-    state_ = State::Subscribing;
+    set_state(State::Subscribing);
     subscribing_since_ms_ = port::monotonic_ms();
     std::array<mqtt::Subscription, 4> subs{};
     std::size_t n = 0;
@@ -466,7 +457,7 @@ void HubConnection::on_subscribed(std::span<const std::uint8_t> granted)
         link_->fail("subscription refused");
         return;
     }
-    state_ = State::Online;
+    set_state(State::Online);
     online_since_ms_ = port::monotonic_ms();
     status("online: connected to %s:%u", s_.connect_host.c_str(), static_cast<unsigned>(s_.port));
     client_.on_online();
@@ -509,7 +500,7 @@ void HubConnection::on_down(const char* why, int connack, bool requested)
     if ((was == State::Online || was == State::Draining) &&
         port::monotonic_ms() - online_since_ms_ >= kStableAfterMs)
         attempt_ = 0;
-    state_ = State::Waiting;
+    set_state(State::Waiting);
     if (!requested)
     {
         char when[32];
@@ -526,6 +517,30 @@ void HubConnection::on_down(const char* why, int connack, bool requested)
         return;
     }
     schedule_reconnect(connack == 4 || connack == 5);
+}
+
+void HubConnection::set_state(State next)
+{
+    state_ = next;
+    state_since_ms_ = port::monotonic_ms();
+}
+
+bool HubConnection::stuck(std::int64_t now_ms) const
+{
+    // Every state but Online has its own bound (CONNACK and SUBACK 30 s, the drain 2 s, a
+    // workload API request 15 s, a backoff at most 90 s); ten minutes in one of them is a bug.
+    return state_ != State::Online && now_ms - state_since_ms_ > kStuckAfterMs;
+}
+
+template <typename... Args> void HubConnection::status(const char* fmt, Args... args)
+{
+    if constexpr (sizeof...(Args) == 0)
+        (void)std::snprintf(status_.data(), status_.size(), "%s", fmt);
+    else
+        (void)std::snprintf(status_.data(), status_.size(), fmt, args...);
+    std::array<char, 340> line{};
+    (void)std::snprintf(line.data(), line.size(), "STATUS=%s", status_.data());
+    port::notify(line.data());
 }
 
 } // namespace ga

@@ -13,8 +13,10 @@
 #include "event_loop.h"
 #include "http_response.h"
 #include "mqtt_link.h"
+#include "port.h"
 #include "workload_api.h"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -78,6 +80,11 @@ class HubConnection final : public MqttLink::Handler
     void fail(const char* why) { link_->fail(why); }
 
     [[nodiscard]] bool online() const { return state_ == State::Online; }
+    /// True when a state other than online has lasted far beyond its own time bound: the agent
+    /// then stops answering systemd's watchdog, which restarts it.
+    [[nodiscard]] bool stuck(std::int64_t now_ms) const;
+    /// The last state line sent to systemd (STATUS=): connecting, online, offline since...
+    [[nodiscard]] const char* status_text() const { return status_.data(); }
     [[nodiscard]] mqtt::Session& session() { return link_->session(); }
     /// Writes what the session has queued.
     void flush();
@@ -111,6 +118,9 @@ class HubConnection final : public MqttLink::Handler
         TrustBundle,
         Sign,
     };
+    void set_state(State next);
+    /// Records the state line and sends it to systemd (STATUS=).
+    template <typename... Args> void status(const char* fmt, Args... args);
     void schedule_reconnect(bool auth_refused);
     void begin_drain(const char* why, bool reconnect);
     void connect_with(std::string_view token);
@@ -127,6 +137,8 @@ class HubConnection final : public MqttLink::Handler
     std::uint64_t key_;
     std::unique_ptr<MqttLink> link_;
     State state_ = State::Waiting;
+    std::int64_t state_since_ms_ = port::monotonic_ms();
+    std::array<char, 320> status_{};
     std::int64_t next_connect_ms_ = 0;
     int attempt_ = 0;
     std::int64_t online_since_ms_ = 0;

@@ -178,3 +178,43 @@ def test_environment_overrides_the_conf_and_check_config_says_where(module_env):
     r = run(agent, "--check-config", env={"GATEWAY_AGENT_FILTER_THRESHOLD": "warm"})
     assert r.returncode == 78
     assert "environment GATEWAY_AGENT_FILTER_THRESHOLD ([filter] threshold)" in r.stderr
+
+
+def test_systemd_hears_ready_status_with_depth_and_watchdog(module_env, tmp_path, monkeypatch):
+    """What `systemctl status` shows, read from our own notify socket: READY, the link's state
+    with the number of alerts waiting, and watchdog pings."""
+    import socket
+    import time
+    hub, make_agent = module_env
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.setenv("WATCHDOG_USEC", "2000000")
+    got = []
+
+    def drain(until, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                got.extend(sock.recv(4096).decode().splitlines())
+            except socket.timeout:
+                pass
+            if until():
+                return True
+        return False
+
+    agent = make_agent()
+    try:
+        assert drain(lambda: "READY=1" in got and any(
+            m.startswith("STATUS=online: connected to localhost") for m in got), 20 * SLOW), got
+        assert any(m.startswith("STATUS=connecting to localhost") for m in got), got
+        assert drain(lambda: any(m.endswith("alert(s) waiting to be sent") for m in got),
+                     10 * SLOW), got
+        assert drain(lambda: got.count("WATCHDOG=1") >= 2, 10 * SLOW), got
+        hub.stop()
+        assert drain(lambda: any(m.startswith("STATUS=offline since") for m in got),
+                     30 * SLOW), got
+    finally:
+        sock.close()
