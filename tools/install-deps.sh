@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages gateway-agent needs. Usage: install-deps.sh [demo|test|bench]
+# Installs the Debian packages gateway-agent needs. Usage: install-deps.sh [demo|test|bench|system]
 # Idempotent and quick when everything is there already.
 set -euo pipefail
 what=${1:-test}
@@ -18,6 +18,9 @@ if [[ $what == test || $what == bench ]]; then
 fi
 if [[ $what == bench ]]; then
   pkgs+=(gnuplot-nox) # the soak bench's plot
+fi
+if [[ $what == system ]]; then
+  pkgs+=(debootstrap qemu-system-arm e2fsprogs cpio) # tests/system (armhf VM, fresh roots)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

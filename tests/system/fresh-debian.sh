@@ -13,6 +13,7 @@ limit=${LIMIT_S:-7200}
 root=$work/root
 start=$(date +%s)
 
+"$repo/tools/install-deps.sh" system >/dev/null
 rm -rf "$work"
 mkdir -p "$work"
 echo "== debootstrap bookworm (minbase + ca-certificates, git) into $root"
@@ -34,6 +35,14 @@ deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 SOURCES
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This machine reaches the npm registry through an egress proxy with its own CA: the fresh root
+# gets that CA (and only it) so npm can verify the registry, as a real network would not need.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null
+  proxy_ca=1
+fi
 git clone -q "$repo" "$root/root/gateway-agent"
 if [[ -d $repo/../shared ]]; then cp -r "$repo/../shared" "$root/root/shared"; fi
 for tool in gcc g++ cmake node npm; do
@@ -48,6 +57,9 @@ cat >"$root/root/run-both.sh" <<'RUN'
 set -uo pipefail
 cd /root/gateway-agent
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Debian's node trusts its own CA list; the egress proxy's CA (see fresh-debian.sh) is in the
+# system bundle only.
+[[ -f /usr/local/share/ca-certificates/.proxy ]] && export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 t0=$(date +%s)
 echo "== README command 1: bash tools/demo.sh"
 bash tools/demo.sh; demo=$?
@@ -59,6 +71,7 @@ echo "fresh-debian: demo exit $demo in $((t1 - t0)) s; test command exit $tests 
 exit $((demo != 0 || tests != 0))
 RUN
 chmod +x "$root/root/run-both.sh"
+[[ -n ${proxy_ca:-} ]] && touch "$root/usr/local/share/ca-certificates/.proxy"
 
 echo "== running both README commands in the fresh root (log: $work/run.log)"
 set +e
@@ -66,6 +79,7 @@ set +e
 timeout --kill-after=60 "$limit" unshare --mount --propagation private --fork -- bash -c '
   set -e
   root=$1
+  mount --bind "$root" "$root" # a mount point, as / is on a real machine (unshare needs one)
   mount -t proc proc "$root/proc"
   mount --rbind /dev "$root/dev"
   mount --rbind /sys "$root/sys"
