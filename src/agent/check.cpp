@@ -8,17 +8,18 @@
 //   STATUS NAME        DETAIL[ -> fix: FIX]
 //
 //   STATUS  OK | WARN | FAIL | SKIP, left-aligned in 6 columns
-//   NAME    clock | dns | tcp | tls | connect | subscribe | twin | reboot | state, in 12 columns
+//   NAME    clock | dns | tcp | [workload] | tls | connect | subscribe | twin | reboot | state,
+//           in 12 columns
 //
 // then "result: N OK, N WARN, N FAIL, N SKIP". Exit 0 without FAIL (WARN does not fail), else
 // kCheckFailedExit (1); a conf that does not parse exits 78 before any check, as at start-up.
 // The network checks form a chain (dns, tcp, tls, connect, subscribe, twin): after a FAIL the
 // rest of the chain is SKIP. clock, reboot and state always run; a wrong clock does not stop the
 // chain, whose failures then mention the clock. Each step is bounded (10 s), all of them too
-// (60 s). Details never hold the key or a token. An identity without a connection-string key
-// (IoT Edge: its own trust anchors, tokens signed elsewhere) gives WARN "not supported for this
-// identity yet" for tls, connect, subscribe and twin. " -> fix: " follows WARN and FAIL details
-// (never OK or SKIP ones).
+// (60 s). Details never hold the key or a token. An IoT Edge identity gets a "workload" line
+// after tcp: the trust bundle and a test signature from the workload API over its socket; tls,
+// connect, subscribe and twin are then WARN "not checked for an IoT Edge identity". " -> fix: "
+// follows WARN and FAIL details (never OK or SKIP ones).
 //
 // The check connects as the agent's identity (same client id, CleanSession 0): a running agent
 // is disconnected by the hub and reconnects. Messages that reach the check are not
@@ -28,6 +29,7 @@
 #include "buf_writer.h"
 #include "disk_space.h"
 #include "event_loop.h"
+#include "http_response.h"
 #include "mqtt_link.h"
 #include "port.h"
 #include "process.h"
@@ -35,6 +37,8 @@
 #include "sas.h"
 #include "topics.h"
 #include "transport.h"
+#include "workload_api.h"
+#include "workload_requests.h"
 
 #include <algorithm>
 #include <array>
@@ -61,6 +65,7 @@ constexpr std::uint64_t kMiB = std::uint64_t{1024} * 1024U;
 constexpr std::uint64_t kMinFreeBytes = 16 * kMiB;
 constexpr std::uint64_t kKeyLink = 1;
 constexpr std::uint64_t kKeyTransport = 2;
+constexpr std::uint64_t kKeyWorkload = 3;
 constexpr std::size_t kRxBytes = 16384; // a larger twin arrives without its payload
 constexpr std::size_t kTxBytes = 8192;
 
@@ -644,6 +649,114 @@ void check_mqtt(Context& c)
     link.close("check done");
 }
 
+// ---- IoT Edge workload API ----
+
+// One request to the workload API, driven on the check's loop within the step's bound.
+bool workload_request(Context& c,
+                      port::WorkloadClient& client,
+                      std::string_view method,
+                      std::string_view target,
+                      std::string_view body,
+                      HttpResponse& reply,
+                      std::string& err)
+{
+    constexpr std::size_t kMaxBody = port::WorkloadClient::kMaxResponse;
+    auto complete = [](std::string_view raw)
+    {
+        HttpResponse r;
+        return parse_http_response(raw, false, kMaxBody, r) != HttpParse::Incomplete;
+    };
+    const std::int64_t until = c.step_end();
+    client.start(method, target, body, complete, port::monotonic_ms());
+    std::array<port::EventLoop::Ready, 4> ready{};
+    std::size_t n = 0;
+    while (client.progress(port::monotonic_ms()) == port::WorkloadClient::Status::InProgress)
+    {
+        if (port::monotonic_ms() >= until || !c.wait(ready, until, n))
+        {
+            client.cancel();
+            err = c.interrupted ? "interrupted" : "no answer in time";
+            return false;
+        }
+    }
+    if (client.status() == port::WorkloadClient::Status::Failed)
+    {
+        err = client.error();
+        return false;
+    }
+    const HttpParse p = parse_http_response(client.received(), true, kMaxBody, reply);
+    client.cancel();
+    if (p != HttpParse::Complete)
+    {
+        err = p == HttpParse::TooLarge ? "reply too large" : "malformed reply: " + reply.error;
+        return false;
+    }
+    if (reply.status != 200)
+    {
+        std::string message;
+        err = "HTTP " + std::to_string(reply.status) +
+              (json_string_member(reply.body, "message", message) ? ": " + message.substr(0, 200)
+                                                                  : "");
+        return false;
+    }
+    return true;
+}
+
+void check_workload(Context& c)
+{
+    const WorkloadSettings& ws = c.opt.workload;
+    const std::string fix = "is the module running under the IoT Edge runtime, with "
+                            "IOTEDGE_WORKLOADURI pointing at its workload socket?";
+    port::WorkloadClient client(c.loop, kKeyWorkload, ws.socket_path);
+    HttpResponse reply;
+    std::string err;
+    std::array<char, 512> target_buf{};
+    BufWriter target(target_buf);
+    append_trust_bundle_target(ws.api_version, target);
+    std::string pem;
+    if (!workload_request(c, client, "GET", target.view(), {}, reply, err) ||
+        !json_string_member(reply.body, "certificate", pem))
+    {
+        c.report.line(Verdict::Fail, "workload",
+                      ws.socket_path + ": trust bundle: " +
+                          (err.empty() ? "no \"certificate\" in the reply" : err),
+                      fix);
+        return;
+    }
+    const std::size_t certs = count_pem_certificates(pem);
+    // A test signature of the string the agent will have signed, as at connect.
+    std::array<char, 512> resource_buf{};
+    BufWriter resource(resource_buf);
+    append_sas_resource(c.opt.identity.host_name, c.opt.identity.device_id,
+                        c.opt.identity.module_id, resource);
+    const auto expiry = static_cast<std::uint64_t>(port::wall_time_s() + 60);
+    std::array<char, 1024> body_buf{};
+    BufWriter body(body_buf);
+    target.clear();
+    append_sign_target(ws.module_id, ws.generation_id, ws.api_version, target);
+    std::string digest;
+    std::array<char, 1024> token_buf{};
+    BufWriter token(token_buf);
+    if (!append_sign_body(resource.view(), expiry, body) ||
+        !workload_request(c, client, "POST", target.view(), body.view(), reply, err) ||
+        !json_string_member(reply.body, "digest", digest) ||
+        !append_sas_token_from_digest(resource.view(), digest, expiry, token))
+    {
+        c.report.line(Verdict::Fail, "workload",
+                      ws.socket_path + ": trust bundle with " + std::to_string(certs) +
+                          " certificate(s), but signing failed: " +
+                          (err.empty() ? "no valid \"digest\" in the reply" : err),
+                      fix);
+        return;
+    }
+    explicit_bzero(token_buf.data(), token_buf.size());
+    c.report.line(certs == 0 ? Verdict::Fail : Verdict::Ok, "workload",
+                  ws.socket_path + ": trust bundle with " + std::to_string(certs) +
+                      " certificate(s); a token signed for " + std::string(ws.module_id) +
+                      " (generation " + ws.generation_id + ")",
+                  certs == 0 ? "the edge runtime's trust bundle holds no certificate" : "");
+}
+
 void check_network(Context& c)
 {
     if (c.host.empty())
@@ -664,8 +777,16 @@ void check_network(Context& c)
         skip_mqtt(c.report, "connect", "needs tls");
         return;
     }
-    // Only a connection string's identity is checked further: another identity (IoT Edge) has
-    // its own trust anchors and signs its tokens elsewhere.
+    // An IoT Edge identity gets its trust anchors and its tokens from the workload API: that is
+    // checked instead; the TLS and MQTT steps are the connection string's.
+    if (c.opt.workload.enabled())
+    {
+        check_workload(c);
+        for (const char* name : {"tls", "connect", "subscribe", "twin"})
+            c.report.line(Verdict::Warn, name,
+                          "not checked for an IoT Edge identity (see the workload check)");
+        return;
+    }
     if (c.opt.identity.shared_access_key.empty())
     {
         for (const char* name : {"tls", "connect", "subscribe", "twin"})

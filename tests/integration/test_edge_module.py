@@ -259,3 +259,34 @@ def test_workload_socket_path_must_be_absolute_unix(tmp_path):
     assert r.returncode == 78, r.stderr
     assert "IOTEDGE_WORKLOADURI 'unix://relative.sock'" in r.stderr
     assert "the path is not absolute" in r.stderr
+
+
+def run_check(agent):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
+    env.update(agent.env)
+    return subprocess.run(harness.AGENT_CMD + ["check", "--config", str(agent.conf)],
+                          capture_output=True, text=True, timeout=120 * SLOW, env=env)
+
+
+def test_check_tests_the_workload_socket_for_an_edge_identity(edge):
+    hub, wl, make_agent = edge
+    agent = make_agent(start=False)
+    r = run_check(agent)
+    assert r.returncode == 0, r.stdout + r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.split()[1:2] == ["workload"])
+    assert line.startswith("OK"), r.stdout
+    assert f"{wl.socket}: trust bundle with 1 certificate(s); a token signed for filter" in line
+    assert len(wl.requests("bundle")) == 1 and len(wl.requests("sign")) == 1
+    assert "not checked for an IoT Edge identity" in r.stdout
+    # The runtime refuses to sign (not this module's container): FAIL with its message.
+    wl.set_faults("sign 403")
+    r = run_check(agent)
+    assert r.returncode == 1, r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if ln.split()[1:2] == ["workload"])
+    assert line.startswith("FAIL") and "signing failed: HTTP 403" in line, line
+    # No workload API at all.
+    wl.stop()
+    r = run_check(agent)
+    assert r.returncode == 1, r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if ln.split()[1:2] == ["workload"])
+    assert line.startswith("FAIL") and "trust bundle:" in line, line
