@@ -469,7 +469,7 @@ TEST_F(AlertLogTest, ARecordDamagedOnDiskIsNotHandedOutWhenReadBack)
     EXPECT_EQ(std::find(seqs.begin(), seqs.end(), 5U), seqs.end());
     EXPECT_EQ(got.size(), want.size() - 1);
     for (std::size_t k = 0; k < got.size(); ++k)
-        EXPECT_EQ(got[k], want[seqs[k] - 1]) << seqs[k];
+        EXPECT_EQ(got[k], want[static_cast<std::size_t>(seqs[k] - 1)]) << seqs[k];
 }
 
 TEST_F(AlertLogTest, ATornTailIsCutAndAppendsContinueAfterIt)
