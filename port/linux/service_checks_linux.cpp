@@ -3,6 +3,7 @@
 // parsed the way the TLS transport will parse it.
 #include "port.h"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <grp.h>
@@ -15,12 +16,14 @@ namespace ga::port
 
 UserSwitch become_user(const std::string& name, std::string& err)
 {
-    errno = 0;
-    const passwd* pw = ::getpwnam(name.c_str());
+    passwd entry{};
+    passwd* pw = nullptr;
+    std::array<char, 4096> buf{};
+    const int rc = ::getpwnam_r(name.c_str(), &entry, buf.data(), buf.size(), &pw);
     if (pw == nullptr)
     {
-        err = errno != 0 ? "cannot look up user " + name + ": " + std::strerror(errno)
-                         : "user " + name + " does not exist";
+        err = rc != 0 ? "cannot look up user " + name + ": " + std::strerror(rc)
+                      : "user " + name + " does not exist";
         return UserSwitch::NoSuchUser;
     }
     // Group list first, then the group, then the user: each step needs the privileges the next
