@@ -169,6 +169,22 @@ bool load_identity(const std::string& conf_path,
     return true;
 }
 
+bool identity_named(const Config& cfg, const EnvLookup& env)
+{
+    const bool in_conf = !cfg.connection_string.empty() || !cfg.connection_string_file.empty();
+    const bool in_env = edge_env_present(env) || edge_hub_fallback_present(env);
+    switch (cfg.identity)
+    {
+    case IdentitySource::ConnectionString:
+        return in_conf;
+    case IdentitySource::EdgeEnvironment:
+        return in_env;
+    case IdentitySource::Auto:
+        break;
+    }
+    return in_conf || in_env;
+}
+
 bool load_identity(const std::string& conf_path, AgentOptions& opt, std::string& err)
 {
     return load_identity(conf_path, opt, port::environment_variable, err);

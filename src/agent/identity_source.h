@@ -26,6 +26,11 @@ namespace ga
                                  const EnvLookup& env,
                                  std::string& err);
 
+/// Whether the conf or the environment names an identity at all ([hub] identity says where to
+/// look): false only on a gateway not configured yet, as with the packaged conf. Whether what is
+/// named is usable is load_identity's question.
+[[nodiscard]] bool identity_named(const Config& cfg, const EnvLookup& env);
+
 /// The trust bundle file the hub connection writes in the state dir.
 inline constexpr const char* kTrustBundleFile = "edge-trust-bundle.pem";
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// gateway-agent [--config PATH] [--check-config] [--allow-root] [--version] [--help]
+// gateway-agent [check] [--config PATH] [--check-config] [--has-identity] [--allow-root] ...
 #include "agent.h"
 #include "check.h"
 #include "conf.h"
@@ -22,8 +22,8 @@ constexpr const char* kDefaultConfig = "/etc/gateway-agent/gateway-agent.conf";
 
 void usage()
 {
-    std::printf("usage: gateway-agent [check] [--config PATH] [--check-config] [--allow-root] "
-                "[--version] [--help]\n\n"
+    std::printf("usage: gateway-agent [check] [--config PATH] [--check-config] [--has-identity] "
+                "[--allow-root] [--version] [--help]\n\n"
                 "  check            diagnose clock, DNS, TCP, TLS, authentication, subscriptions,\n"
                 "                   twin, reboot path unit and state dir; one line each with the\n"
                 "                   fix; exit 0, 1 (a check failed) or 78 (bad conf)\n"
@@ -31,6 +31,11 @@ void usage()
                 "  --check-config   check the conf and what it names (secret file modes, CA file,\n"
                 "                   state dir) as start-up does; print a one-line summary;\n"
                 "                   exit 0, 78 (bad conf) or 1 (CA file, state dir)\n"
+                "  --has-identity   exit 0 when the conf or the environment names an identity\n"
+                "                   (or the conf has an error, which the start then reports),\n"
+                "                   1 with one line when none is named yet (the packaged conf):\n"
+                "                   the unit's ExecCondition=, so such a gateway skips the start\n"
+                "                   instead of failing it\n"
                 "  --user NAME      with --check-config run as root: check as this user\n"
                 "                   (default gateway-agent, the unit's User=)\n"
                 "  --allow-root     run as root (inside a container only; on a gateway the\n"
@@ -46,6 +51,44 @@ std::string without_trailing_slash(std::string s)
     while (s.size() > 1 && s.back() == '/')
         s.pop_back();
     return s;
+}
+
+int no_identity_yet(const std::string& path)
+{
+    (void)std::fprintf(stderr,
+                       "gateway-agent: %s names no identity yet, so the service does not start: "
+                       "set [hub] connection_string or connection_string_file, check with "
+                       "gateway-agent --check-config, then run: systemctl start gateway-agent\n",
+                       path.c_str());
+    return 1;
+}
+
+// --has-identity (the unit's ExecCondition=): 1, so systemd skips the start without marking the
+// unit failed, only when nothing names an identity yet; every other problem is 0 so that the
+// start itself reports it (exit 78, not restarted).
+int has_identity(const std::string& path)
+{
+    std::string text;
+    std::string err;
+    if (ga::port::read_file(path, text, 1U << 20U, err) != ga::port::ReadStatus::Ok)
+        return 0;
+    const ga::EnvLookup env = [](std::string_view name) { return ga::port::env_if_set(name); };
+    ga::Config cfg;
+    if (ga::parse_conf(text, path, &env, nullptr, cfg, err))
+        return ga::identity_named(cfg, env) ? 0 : no_identity_yet(path);
+    // The parser refuses identity = connection-string with neither key set. Whether that is the
+    // conf's only problem shows when it is parsed again with identity = auto.
+    const ga::EnvLookup as_auto = [&env](std::string_view name) -> std::optional<std::string>
+    {
+        if (name == "GATEWAY_AGENT_HUB_IDENTITY")
+            return "auto";
+        return env(name);
+    };
+    ga::Config again;
+    if (ga::parse_conf(text, path, &as_auto, nullptr, again, err) &&
+        again.connection_string.empty() && again.connection_string_file.empty())
+        return no_identity_yet(path);
+    return 0;
 }
 
 // Not the conf's syntax but what it names (CA file, state dir), or the user: exit 1.
@@ -105,6 +148,7 @@ int main(int argc, char** argv)
     bool path_given = false;
     bool check_only = false;
     bool allow_root = false;
+    bool identity_probe = false;
     std::string check_user = "gateway-agent";
     // `gateway-agent check [--config PATH]`: diagnostics (check.h), same conf loading as below.
     const bool run_checks = argc > 1 && std::strcmp(argv[1], "check") == 0;
@@ -123,6 +167,8 @@ int main(int argc, char** argv)
         }
         else if (arg == "--check-config")
             check_only = true;
+        else if (arg == "--has-identity")
+            identity_probe = true;
         else if (arg == "--allow-root")
             allow_root = true;
         else if (arg == "--user" && i + 1 < argc)
@@ -145,6 +191,8 @@ int main(int argc, char** argv)
         }
     }
 
+    if (identity_probe)
+        return has_identity(path);
     ga::AgentOptions opt;
     std::string text;
     std::string err;

@@ -218,3 +218,42 @@ def test_systemd_hears_ready_status_with_depth_and_watchdog(module_env, tmp_path
                      30 * SLOW), got
     finally:
         sock.close()
+
+
+def has_identity(conf, env=None):
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("IOTEDGE_", "GATEWAY_AGENT_", "EdgeHub", "EdgeModule"))}
+    return subprocess.run(AGENT_CMD + ["--config", str(conf), "--has-identity"],
+                          capture_output=True, text=True, timeout=60 * SLOW,
+                          env=dict(clean, **(env or {})))
+
+
+def test_has_identity_skips_only_a_conf_that_names_none(tmp_path):
+    """The unit's ExecCondition=: 1 (start skipped, unit not failed) only while nothing names an
+    identity, as in the packaged conf; a conf error is 0 so that the start reports it with 78."""
+    packaged = (REPO / "config/gateway-agent.conf").read_text()
+    placeholder = tmp_path / "placeholder.conf"
+    placeholder.write_text(packaged)
+    r = has_identity(placeholder)
+    assert r.returncode == 1, r.stderr
+    assert f"{placeholder} names no identity yet" in r.stderr
+    assert "systemctl start gateway-agent" in r.stderr
+    named = tmp_path / "named.conf"
+    named.write_text(packaged.replace("#connection_string_file = ", "connection_string_file = "))
+    assert named.read_text() != packaged
+    assert has_identity(named).returncode == 0
+    cs = "HostName=h.example;DeviceId=d;ModuleId=m;SharedAccessKey=a2V5a2V5a2V5a2V5"
+    assert has_identity(placeholder, {"GATEWAY_AGENT_HUB_CONNECTION_STRING": cs}).returncode == 0
+    auto = tmp_path / "auto.conf"
+    auto.write_text(packaged.replace("identity = connection-string", "identity = auto"))
+    assert auto.read_text() != packaged
+    assert has_identity(auto).returncode == 1
+    assert has_identity(auto, {"EdgeHubConnectionString": cs}).returncode == 0
+    # Errors are the start's to report: the condition lets it run, and it exits 78.
+    broken = tmp_path / "broken.conf"
+    broken.write_text("[hub]\nport = many\n")
+    assert has_identity(broken).returncode == 0
+    assert has_identity(tmp_path / "missing.conf").returncode == 0
+    r = subprocess.run(AGENT_CMD + ["--config", str(broken), "--allow-root"], capture_output=True,
+                       text=True, timeout=60 * SLOW)
+    assert r.returncode == 78, r.stderr

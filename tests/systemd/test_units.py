@@ -72,6 +72,14 @@ def test_service_has_no_start_pre_and_does_not_restart_on_bad_conf():
     assert re.search(r"^Wants=gateway-agent-reboot.path$", text, re.M)
 
 
+def test_service_skips_the_start_while_no_identity_is_named():
+    text = (UNITS / "gateway-agent.service").read_text()
+    start = re.search(r"^ExecStart=(\S+) --config (\S+)$", text, re.M)
+    cond = re.search(r"^ExecCondition=(\S+) --config (\S+) --has-identity$", text, re.M)
+    assert start and cond, "ExecCondition= --has-identity with the ExecStart= conf"
+    assert cond.groups() == start.groups()
+
+
 class Oneshot:
     """The reboot script with every seam pointed into tmp_path."""
 
