@@ -44,7 +44,7 @@ export GA_HUB_EMULATOR_PLUGIN=${GA_HUB_EMULATOR_PLUGIN:-$repo/build/native/tools
 started=$(date +%s)
 ident=leaf1 # a device identity of the emulator's default conf; its alerts go to $upstream
 
-checks=(image boot install ready alerts twin reboot comeback reboottime noloss security stale)
+checks=(image boot install ready alerts twin reboot comeback reboottime noloss security stale unconfigured)
 declare -A title=(
   [image]="guest image: Debian 12 armhf rootfs (debootstrap), Debian kernel, initrd"
   [boot]="guest boots under qemu-system-arm -M virt with systemd as PID 1"
@@ -58,6 +58,7 @@ declare -A title=(
   [noloss]="every alert accepted before the reboot arrives"
   [security]="systemd-analyze security gateway-agent.service gives the exposure score"
   [stale]="a stale reboot request in the state dir does not reboot the guest again"
+  [unconfigured]="with no identity in the conf the start is skipped (ExecCondition), not failed"
 )
 declare -A result=()
 pass() { result[$1]=PASS; echo "PASS: $1: ${title[$1]}${2:+ ($2)}"; }
@@ -160,7 +161,7 @@ fwd="/usr/bin/python3 $here/fwd.py $hub_port $run/hub-cut $deadline $run/fwd-pid
 qemu-system-arm -M virt -cpu cortex-a15 -smp 1 -m 512 -display none -monitor none \
   -chardev "socket,id=con0,path=$run/console.sock,server=on,wait=off,logfile=$run/console.log" \
   -serial chardev:con0 \
-  -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "console=ttyAMA0 rw loglevel=4" \
+  -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "console=ttyAMA0 rw loglevel=4 systemd.show_status=false" \
   -drive "if=none,file=$img/disk.img,format=raw,id=hd0,snapshot=on" -device virtio-blk-device,drive=hd0 \
   -drive "if=none,file=$run/seed.img,format=raw,id=hd1,readonly=on" -device virtio-blk-device,drive=hd1 \
   -netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:8883-cmd:$fwd" \
@@ -175,8 +176,10 @@ boot1=$(guest 60 "cat /proc/sys/kernel/random/boot_id" | tr -d '\r\n' || true)
 if [[ $pid1 == systemd && -n $boot1 ]]; then pass boot "PID 1 $pid1, boot id $boot1"; else fail boot "PID 1 '$pid1'"; exit 1; fi
 
 # --- install --------------------------------------------------------------------------------------
-seeded() { guest 30 "systemctl is-active ga-seed.service" | grep -qx 'active\r\?'; }
-if wait_for 600 seeded; then
+seed_state() { guest 30 "systemctl is-active ga-seed.service" | tr -d '\r'; }
+# Stops waiting when the setup failed, not only when it succeeded.
+seed_settled() { [[ $(seed_state) == active || $(seed_state) == failed ]]; }
+if wait_for 600 seed_settled && [[ $(seed_state) == active ]]; then
   inst=$(guest 60 "dpkg-query -W -f='\${Status} \${Version} \${Architecture}' gateway-agent 2>/dev/null || echo bare" | tr -d '\r\n' || true)
   if [[ -n $deb && $inst == "install ok installed "*armhf ]] || [[ -z $deb && $inst == bare ]]; then
     pass install "$inst"
@@ -196,7 +199,9 @@ connected() {
   hubctl connections | jq_py 'sys.exit(0 if any(i["id"] == sys.argv[1] and i["connected"] for i in d["identities"]) else 1)' "$ident"
 }
 is_ready() { [[ $(agent_user) == "active/running/ gateway-agent" ]]; }
-if wait_for 300 is_ready && wait_for 180 connected; then
+# READY, or a state it will not leave by itself (exit 78 is not restarted): stop waiting then.
+ready_or_stuck() { local s; s=$(agent_user); [[ $s == "active/running/ gateway-agent" || $s == failed/* ]]; }
+if wait_for 300 ready_or_stuck && is_ready && wait_for 180 connected; then
   pass ready "$(agent_user); hub sees $ident connected"
 else
   fail ready "state '$(agent_user)'; hub connections: $(hubctl connections | tr -d '\n' | cut -c1-200)"
@@ -309,4 +314,17 @@ if [[ $rebooted == yes ]]; then
   fi
 else
   fail stale "no first reboot to build on"
+fi
+
+# --- a conf that names no identity: the start is skipped, the unit not failed ------------------------
+if [[ -n $deb ]]; then
+  # shellcheck disable=SC2016 # expanded in the guest
+  state=$(guest 180 'sed -i "s/^connection_string = /#connection_string = /" /etc/gateway-agent/gateway-agent.conf && systemctl restart gateway-agent; sleep 5; echo "$(systemctl show -p ActiveState --value gateway-agent)/$(systemctl show -p Result --value gateway-agent)/$(systemctl is-failed gateway-agent)"; journalctl -b -u gateway-agent -o cat | grep -m1 "names no identity yet" | cut -c1-80' | tr '\r\n' '  ' || true)
+  if [[ $state == "inactive/exec-condition/inactive "*"names no identity yet"* ]]; then
+    pass unconfigured "$state"
+  else
+    fail unconfigured "'$state'"
+  fi
+else
+  fail unconfigured "needs the .deb's unit"
 fi
