@@ -33,8 +33,10 @@ class Hub:
         self.dir = work / "hub"
         self.dir.mkdir(parents=True, exist_ok=True)
 
+    # Starting mosquitto with the plugin and a fresh CA takes a second on an idle machine; the
+    # bound is generous because a loaded one (load average 10+) was seen to need over 60 s.
     def start(self):
-        _run([EMU / "hubemu", "start", "--dir", self.dir])
+        _run([EMU / "hubemu", "start", "--dir", self.dir], timeout=180)
         self.port = int((self.dir / "port").read_text().strip())
         return self
 
@@ -42,7 +44,7 @@ class Hub:
         _run([EMU / "hubemu", "stop", "--dir", self.dir], check=False)
 
     def restart(self):
-        _run([EMU / "hubemu", "restart", "--dir", self.dir])
+        _run([EMU / "hubemu", "restart", "--dir", self.dir], timeout=180)
 
     def ctl(self, *args, timeout=60, check=True):
         return _run([EMU / "hubctl", "--dir", self.dir] + list(args), timeout=timeout, check=check)
