@@ -53,10 +53,11 @@ log "disk image (mke2fs -d) and stage 2 inside the VM"
 cp "$here/guest-stage2" "$root/guest-stage2"
 mke2fs -q -F -t ext4 -L garoot -d "$root" "$work/disk.img" 3G >&2
 rm -rf "$root"
+# panic=1 with -no-reboot: should stage 2 end without powering off, qemu exits at once.
 timeout 5400 qemu-system-arm -M virt -cpu cortex-a15 -smp 1 -m 512 -nographic -no-reboot \
   -monitor none -serial "file:$work/stage2-console.log" \
   -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
-  -append "console=ttyAMA0 rw init=/guest-stage2" \
+  -append "console=ttyAMA0 rw init=/guest-stage2 panic=1" \
   -drive "if=none,file=$work/disk.img,format=raw,id=hd0" -device virtio-blk-device,drive=hd0 \
   -netdev user,id=n0,restrict=on -device virtio-net-device,netdev=n0 </dev/null >/dev/null
 if ! grep -q "STAGE2 OK" "$work/stage2-console.log"; then
