@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,8 +69,10 @@ enum class UserSwitch
 /// True when the process runs with effective uid 0.
 [[nodiscard]] bool running_as_root();
 
-/// A file read at any offset (pread) and appended to at its end; writes are not synced until
-/// sync(). Used by the alert log's segments.
+/// A file read at any offset (pread) and appended to at its end. Appends collect in a write
+/// buffer and reach the file in one write at the next sync() (or when the buffer is full), so
+/// a group commit costs one write and one fdatasync however many records it holds; reads see
+/// buffered bytes too. Used by the alert log's segments.
 class SegmentFile
 {
   public:
@@ -81,22 +84,32 @@ class SegmentFile
     /// Opens read-only, or read-write (with `create`: created, mode 0600, when missing). On
     /// failure `err_no` is the errno.
     [[nodiscard]] bool open(const std::string& path, bool writable, bool create, int& err_no);
+    /// Writes what is buffered (best effort; sync() is what reports errors), then closes.
     void close();
     [[nodiscard]] bool is_open() const { return fd_ >= 0; }
     [[nodiscard]] bool writable() const { return writable_; }
-    /// Reads exactly `n` bytes at `offset`; false on an error or end of file first.
+    /// Reads exactly `n` bytes at `offset` (written or buffered); false on an error or end of
+    /// file first.
     [[nodiscard]] bool read_at(std::uint64_t offset, void* out, std::size_t n, int& err_no) const;
-    /// Appends `head` then `body` at the end as one write; a short write is cut back.
+    /// Appends `head` then `body` at the end. False only when the buffer is full and writing
+    /// it out failed, or a record larger than the buffer could not be written; then nothing
+    /// of this record was appended.
     [[nodiscard]] bool append(std::string_view head, std::string_view body, int& err_no);
-    /// fdatasync.
+    /// Writes the buffer out, then fdatasync. On failure what was not written stays buffered
+    /// (still readable) and the next sync() tries again.
     [[nodiscard]] bool sync(int& err_no);
     [[nodiscard]] bool truncate(std::uint64_t bytes, int& err_no);
-    [[nodiscard]] std::uint64_t size() const { return size_; }
+    /// Bytes of the file including the buffered ones.
+    [[nodiscard]] std::uint64_t size() const { return written_ + buf_len_; }
 
   private:
+    bool flush(int& err_no);
+
     int fd_ = -1;
     bool writable_ = false;
-    std::uint64_t size_ = 0;
+    std::uint64_t written_ = 0;   // bytes in the file
+    std::unique_ptr<char[]> buf_; // allocated by the first append, kept across close()/open()
+    std::size_t buf_len_ = 0;     // bytes after written_ not yet in the file
 };
 
 /// Names (not paths) of the entries of `dir` that start with `prefix` and end with `suffix`.
