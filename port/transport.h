@@ -69,6 +69,9 @@ class Transport
     [[nodiscard]] const std::string& error() const;
     /// "host:port" plus the address in use, for log lines.
     [[nodiscard]] std::string peer() const;
+    /// Once Open: "TLSv1.2 TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384" (what the handshake agreed),
+    /// or "plain TCP", for log lines.
+    [[nodiscard]] std::string security() const;
 
   private:
     struct Impl;

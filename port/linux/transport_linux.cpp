@@ -871,4 +871,14 @@ std::string Transport::peer() const
     return impl_->peer_text();
 }
 
+std::string Transport::security() const
+{
+    const Impl& m = *impl_;
+    if (!m.cfg.tls)
+        return "plain TCP";
+    if (m.phase != Impl::Phase::Open)
+        return "TLS";
+    return std::string(mbedtls_ssl_get_version(&m.ssl)) + " " + mbedtls_ssl_get_ciphersuite(&m.ssl);
+}
+
 } // namespace ga::port

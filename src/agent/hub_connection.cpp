@@ -429,8 +429,8 @@ void HubConnection::on_connected(bool /*session_present*/)
     ++connects_;
     if (connects_ > 1)
         ++reconnects_;
-    port::log(port::Level::Info, "hub link: connected to %s:%u", s_.connect_host.c_str(),
-              static_cast<unsigned>(s_.port));
+    port::log(port::Level::Info, "hub link: connected to %s:%u (%s)", s_.connect_host.c_str(),
+              static_cast<unsigned>(s_.port), link_->security().c_str());
     set_state(State::Subscribing);
     subscribing_since_ms_ = port::monotonic_ms();
     std::array<mqtt::Subscription, 4> subs{};

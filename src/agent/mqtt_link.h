@@ -80,6 +80,7 @@ class MqttLink
     [[nodiscard]] bool idle() const { return phase_ == Phase::Idle; }
     [[nodiscard]] mqtt::Session& session() { return *session_; }
     [[nodiscard]] std::string peer() const { return transport_.peer(); }
+    [[nodiscard]] std::string security() const { return transport_.security(); }
 
   private:
     enum class Phase : std::uint8_t
