@@ -40,21 +40,20 @@ BufWriter& BufWriter::append_int(std::int64_t v)
 BufWriter& BufWriter::append_url_encoded(std::string_view s)
 {
     static constexpr char kHex[] = "0123456789ABCDEF";
-    for (char ch : s)
+    std::size_t i = 0;
+    while (i < s.size())
     {
-        const auto c = static_cast<unsigned char>(ch);
-        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                                (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-                                c == '~';
-        if (unreserved)
-        {
-            append(ch);
-        }
-        else
-        {
-            const char enc[3] = {'%', kHex[c >> 4U], kHex[c & 0xFU]};
-            append(std::string_view(enc, 3));
-        }
+        // Unreserved runs are copied whole: property bags are mostly letters and digits.
+        std::size_t j = i;
+        while (j < s.size() && url_unreserved(s[j]))
+            ++j;
+        append(s.substr(i, j - i));
+        if (j == s.size())
+            break;
+        const auto c = static_cast<unsigned char>(s[j]);
+        const char enc[3] = {'%', kHex[c >> 4U], kHex[c & 0xFU]};
+        append(std::string_view(enc, 3));
+        i = j + 1;
     }
     return *this;
 }

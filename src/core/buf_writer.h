@@ -11,6 +11,14 @@
 namespace ga
 {
 
+/// RFC 3986 unreserved: the characters a URL-encoded text carries as they are.
+[[nodiscard]] constexpr bool url_unreserved(char ch)
+{
+    const auto c = static_cast<unsigned char>(ch);
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
+}
+
 class BufWriter
 {
   public:

@@ -193,6 +193,13 @@ void reencode(std::string_view encoded, BufWriter& out)
     std::size_t i = 0;
     while (i < encoded.size())
     {
+        std::size_t j = i;
+        while (j < encoded.size() && url_unreserved(encoded[j]))
+            ++j;
+        out.append(encoded.substr(i, j - i)); // already in the spelling we send
+        i = j;
+        if (i == encoded.size())
+            return;
         char c = 0;
         if (!decode_next(encoded, i, c))
         {
