@@ -220,9 +220,12 @@ void SegmentFile::close()
 bool SegmentFile::read_at(std::uint64_t offset, void* out, std::size_t n, int& err_no) const
 {
     auto* p = static_cast<char*>(out);
-    while (n > 0 && offset < written_)
+    // Bytes past the buffered ones' start come from the buffer. Without buffered bytes the file
+    // is read as it is now: another handle may have appended to it since this one was opened.
+    const std::uint64_t from_file = buf_len_ > 0 ? written_ : UINT64_MAX;
+    while (n > 0 && offset < from_file)
     {
-        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(n, written_ - offset));
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(n, from_file - offset));
         const ssize_t got = ::pread(fd_, p, want, static_cast<off_t>(offset));
         if (got < 0 && errno == EINTR)
             continue;
